@@ -1,0 +1,1 @@
+"""Podium's world: settings, storage, web, jobs and the command line."""
