@@ -49,6 +49,7 @@ from game.scoring import score
 log = logging.getLogger(__name__)
 
 ALL_TIME = "all"
+INGEST_LOCK = 0x706F64  # advisory lock class for ingestion ("pod")
 
 
 def _strict_number(value: Any) -> Any:
@@ -72,7 +73,9 @@ class EventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    id: str = Field(min_length=1, max_length=128, description="Unique per source; resending is a no-op")
+    id: str = Field(
+        min_length=1, max_length=128, description="Unique per source; resending is a no-op"
+    )
     type: EventType = Field(description="sale, training, certification or outlet_opened")
     partner: Code = Field(description="Partner organisation code")
     rep: Code | None = Field(None, description="Sales rep code (must belong to the partner)")
@@ -117,7 +120,9 @@ def describe_validation_error(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "is not a field of an event (allowed: " + ", ".join(EventIn.model_fields) + ")"
+            message = (
+                "is not a field of an event (allowed: " + ", ".join(EventIn.model_fields) + ")"
+            )
         elif err["type"] == "timezone_aware":
             message = "needs a time zone offset, e.g. 2026-11-22T14:05:00+07:00"
         elif err["type"] == "missing":
@@ -178,7 +183,10 @@ def ingest_events(
             continue
         if ev.occurred_at > now + future_tolerance:
             report.rejected.append(
-                {"index": index, "error": "occurred_at is in the future; send events after they happen"}
+                {
+                    "index": index,
+                    "error": "occurred_at is in the future; send events after they happen",
+                }
             )
             continue
         line = invoice_line_key(ev.invoice, ev.sku) if ev.invoice and ev.sku else None
@@ -212,13 +220,24 @@ def _is_retryable(exc: DBAPIError) -> bool:
     return code in {"40001", "40P01"}  # serialization failure, deadlock
 
 
-def _write(db: Database, program: Program, source: str, candidates: list[_Candidate]) -> IngestReport:
+def _write(
+    db: Database, program: Program, source: str, candidates: list[_Candidate]
+) -> IngestReport:
     rules = rules_of(program)
     out = IngestReport()
     assert program.id is not None
     with db.write() as session:
-        partners = _by_code(session, Partner, Partner.code, {c.event.partner.upper() for c in candidates})
-        reps = _by_code(session, Rep, Rep.code, {c.event.rep.upper() for c in candidates if c.event.rep})
+        if not db.is_sqlite:
+            # One writer per program at a time, like SQLite's BEGIN IMMEDIATE: the "is this
+            # event new?" check and the insert become atomic, so racing batches never deadlock
+            # on the unique indexes. Validation and scoring still run in parallel outside.
+            session.execute(sa.select(sa.func.pg_advisory_xact_lock(INGEST_LOCK, program.id)))
+        partners = _by_code(
+            session, Partner, Partner.code, {c.event.partner.upper() for c in candidates}
+        )
+        reps = _by_code(
+            session, Rep, Rep.code, {c.event.rep.upper() for c in candidates if c.event.rep}
+        )
         products = _by_code(
             session, Product, Product.sku, {c.event.sku.upper() for c in candidates if c.event.sku}
         )
@@ -226,18 +245,25 @@ def _write(db: Database, program: Program, source: str, candidates: list[_Candid
         seen_ids: dict[str, str] = dict(
             session.execute(
                 sa.select(Event.external_id, Event.body_hash).where(
-                    Event.program_id == program.id, Event.source == source, Event.external_id.in_(ids)  # type: ignore[attr-defined]
+                    Event.program_id == program.id,
+                    Event.source == source,
+                    Event.external_id.in_(ids),  # type: ignore[attr-defined]
                 )
             ).all()
         )
         lines = [c.line_key for c in candidates if c.line_key]
-        seen_lines: dict[str, str] = dict(
-            session.execute(
-                sa.select(Event.line_key, Event.external_id).where(
-                    Event.program_id == program.id, Event.line_key.in_(lines)  # type: ignore[union-attr]
-                )
-            ).all()
-        ) if lines else {}
+        seen_lines: dict[str, str] = (
+            dict(
+                session.execute(
+                    sa.select(Event.line_key, Event.external_id).where(
+                        Event.program_id == program.id,
+                        Event.line_key.in_(lines),  # type: ignore[union-attr]
+                    )
+                ).all()
+            )
+            if lines
+            else {}
+        )
 
         accepted: list[tuple[_Candidate, Partner, Rep | None]] = []
         for c in candidates:
@@ -248,17 +274,21 @@ def _write(db: Database, program: Program, source: str, candidates: list[_Candid
                     out.duplicates += 1
                     out.duplicate_of.append({"index": c.index, "of": ev.id})
                 else:
-                    out.rejected.append({
-                        "index": c.index,
-                        "error": f"id '{ev.id}' was already received with different details; "
-                        "send a new id for a new event (corrections are made by an admin reversal)",
-                    })
+                    out.rejected.append(
+                        {
+                            "index": c.index,
+                            "error": f"id '{ev.id}' was already received with different details; "
+                            "send a new id for a new event (corrections are made by an admin reversal)",
+                        }
+                    )
                 continue
             if c.line_key and c.line_key in seen_lines:
                 out.duplicates += 1
                 out.duplicate_of.append({"index": c.index, "of": seen_lines[c.line_key]})
                 continue
-            error = _reference_error(ev, partners, reps, products) or rules.window_error(ev.occurred_at)
+            error = _reference_error(ev, partners, reps, products) or rules.window_error(
+                ev.occurred_at
+            )
             if error:
                 out.rejected.append({"index": c.index, "error": error})
                 continue
@@ -266,7 +296,9 @@ def _write(db: Database, program: Program, source: str, candidates: list[_Candid
             seen_ids[ev.id] = c.body_hash
             if c.line_key:
                 seen_lines[c.line_key] = ev.id
-            accepted.append((c, partners[ev.partner.upper()], reps.get(ev.rep.upper()) if ev.rep else None))
+            accepted.append(
+                (c, partners[ev.partner.upper()], reps.get(ev.rep.upper()) if ev.rep else None)
+            )
 
         if not accepted:
             return out
@@ -300,7 +332,9 @@ def _store(
     accepted: list[tuple[_Candidate, Partner, Rep | None]],
     out: IngestReport,
 ) -> None:
-    period_keys = {c.event.occurred_at: rules.period_of(c.event.occurred_at).key for c, _, _ in accepted}
+    period_keys = {
+        c.event.occurred_at: rules.period_of(c.event.occurred_at).key for c, _, _ in accepted
+    }
     earned = _earned_so_far(session, program, rules, accepted, period_keys)
 
     event_rows = []
@@ -315,42 +349,55 @@ def _store(
         )
         earned[(period_key, *earner)] = so_far + result.points
         scored.append((c, partner, rep, period_key, result))
-        event_rows.append({
-            "program_id": program.id,
-            "source": source,
-            "external_id": ev.id,
-            "type": ev.type.value,
-            "partner_id": partner.id,
-            "rep_id": rep.id if rep else None,
-            "sku": ev.sku.upper() if ev.sku else None,
-            "units": ev.units,
-            "amount_minor": int(ev.amount * 100),
-            "invoice": ev.invoice,
-            "line_key": c.line_key,
-            "occurred_at": ev.occurred_at,
-            "period_key": period_key,
-            "body_hash": c.body_hash,
-        })
-    event_ids = session.execute(
-        sa.insert(Event).returning(Event.id, sort_by_parameter_order=True), event_rows
-    ).scalars().all()
+        event_rows.append(
+            {
+                "program_id": program.id,
+                "source": source,
+                "external_id": ev.id,
+                "type": ev.type.value,
+                "partner_id": partner.id,
+                "rep_id": rep.id if rep else None,
+                "sku": ev.sku.upper() if ev.sku else None,
+                "units": ev.units,
+                "amount_minor": int(ev.amount * 100),
+                "invoice": ev.invoice,
+                "line_key": c.line_key,
+                "occurred_at": ev.occurred_at,
+                "period_key": period_key,
+                "body_hash": c.body_hash,
+            }
+        )
+    event_ids = (
+        session.execute(
+            sa.insert(Event).returning(Event.id, sort_by_parameter_order=True), event_rows
+        )
+        .scalars()
+        .all()
+    )
 
     entry_rows = []
     for (c, partner, rep, period_key, result), event_id in zip(scored, event_ids, strict=True):
-        entry_rows.append({
-            "program_id": program.id,
-            "partner_id": partner.id,
-            "rep_id": rep.id if rep else None,
-            "event_id": event_id,
-            "kind": EntryKind.EARN.value,
-            "points": result.points,
-            "period_key": period_key,
-            "occurred_at": c.event.occurred_at,
-            "memo": f"capped from {result.uncapped}" if result.capped else "",
-        })
-    entry_ids = session.execute(
-        sa.insert(LedgerEntry).returning(LedgerEntry.id, sort_by_parameter_order=True), entry_rows
-    ).scalars().all()
+        entry_rows.append(
+            {
+                "program_id": program.id,
+                "partner_id": partner.id,
+                "rep_id": rep.id if rep else None,
+                "event_id": event_id,
+                "kind": EntryKind.EARN.value,
+                "points": result.points,
+                "period_key": period_key,
+                "occurred_at": c.event.occurred_at,
+                "memo": f"capped from {result.uncapped}" if result.capped else "",
+            }
+        )
+    entry_ids = (
+        session.execute(
+            sa.insert(LedgerEntry).returning(LedgerEntry.id, sort_by_parameter_order=True),
+            entry_rows,
+        )
+        .scalars()
+        .all()
+    )
     out.entry_ids = list(entry_ids)
     out.accepted = len(entry_ids)
 
@@ -381,9 +428,17 @@ def add_to_totals(
     lock them in the same order and cannot deadlock each other."""
     rows = [
         {
-            "program_id": program_id, "period_key": key, "kind": kind, "participant_id": pid,
-            "points": t[0], "units": t[1], "revenue_minor": t[2], "events": t[3],
-            "points_seq": t[4], "units_seq": t[5], "revenue_seq": t[6],
+            "program_id": program_id,
+            "period_key": key,
+            "kind": kind,
+            "participant_id": pid,
+            "points": t[0],
+            "units": t[1],
+            "revenue_minor": t[2],
+            "events": t[3],
+            "points_seq": t[4],
+            "units_seq": t[5],
+            "revenue_seq": t[6],
         }
         for (key, kind, pid), t in sorted(totals.items())
     ]
@@ -411,20 +466,29 @@ def add_to_totals(
 
 
 def _earned_so_far(
-    session: Any, program: Program, rules: Any, accepted: list[Any], period_keys: dict[datetime, str]
+    session: Any,
+    program: Program,
+    rules: Any,
+    accepted: list[Any],
+    period_keys: dict[datetime, str],
 ) -> dict[tuple[str, str, int], int]:
     """Points already earned this period by each earner, needed only when a period cap exists."""
     if rules.scoring.cap_per_period is None:
         return {}
     wanted = {
-        (period_keys[c.event.occurred_at], "rep" if rep else "partner", rep.id if rep else partner.id)
+        (
+            period_keys[c.event.occurred_at],
+            "rep" if rep else "partner",
+            rep.id if rep else partner.id,
+        )
         for c, partner, rep in accepted
     }
     keys = {w[0] for w in wanted}
     ids = {w[2] for w in wanted}
     rows = session.execute(
-        sa.select(PeriodTotal.period_key, PeriodTotal.kind, PeriodTotal.participant_id, PeriodTotal.points)
-        .where(
+        sa.select(
+            PeriodTotal.period_key, PeriodTotal.kind, PeriodTotal.participant_id, PeriodTotal.points
+        ).where(
             PeriodTotal.program_id == program.id,
             PeriodTotal.period_key.in_(keys),  # type: ignore[attr-defined]
             PeriodTotal.participant_id.in_(ids),  # type: ignore[attr-defined]

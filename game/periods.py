@@ -123,7 +123,9 @@ def previous_period(period: Period, zone: ZoneInfo) -> Period:
     return period_starting(_first_day(before, period.cadence), period.cadence, zone)
 
 
-def periods_between(start: datetime, end: datetime, cadence: Cadence, zone: ZoneInfo) -> list[Period]:
+def periods_between(
+    start: datetime, end: datetime, cadence: Cadence, zone: ZoneInfo
+) -> list[Period]:
     """Every period overlapping ``[start, end)``, in order, contiguous."""
     out: list[Period] = []
     period = period_of(start, cadence, zone)
@@ -151,7 +153,12 @@ def parse_period_key(key: str, cadence: Cadence, zone: ZoneInfo) -> Period:
                     raise ValueError
                 first = date(int(year), 3 * (int(quarter) - 1) + 1, 1)
     except ValueError:
-        examples = {"day": "2026-11-22", "week": "2026-W47", "month": "2026-11", "quarter": "2026-Q4"}
+        examples = {
+            "day": "2026-11-22",
+            "week": "2026-W47",
+            "month": "2026-11",
+            "quarter": "2026-Q4",
+        }
         raise ValueError(
             f"'{key}' is not a {cadence.value} period; write it like {examples[cadence.value]}"
         ) from None

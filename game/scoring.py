@@ -58,7 +58,9 @@ class ScoringRules:
             sku_multipliers={
                 str(k).upper(): Decimal(str(v)) for k, v in data.get("sku_multipliers", {}).items()
             },
-            activity_points={EventType(k): int(v) for k, v in data.get("activity_points", {}).items()},
+            activity_points={
+                EventType(k): int(v) for k, v in data.get("activity_points", {}).items()
+            },
             cap_per_event=data.get("cap_per_event"),
             cap_per_period=data.get("cap_per_period"),
         )

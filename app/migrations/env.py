@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from alembic import context
-from sqlmodel.sql.sqltypes import AutoString
 from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
-from app.models import UTCDateTime  # also registers every table on SQLModel.metadata
 from app.db import make_engine
+from app.models import UTCDateTime  # also registers every table on SQLModel.metadata
 from app.settings import get_settings
 
 target_metadata = SQLModel.metadata
@@ -23,6 +23,7 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
 
 engine = context.config.attributes.get("engine") or make_engine(
     get_settings().effective_database_url

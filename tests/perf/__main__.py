@@ -21,7 +21,9 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="only these benchmarks (e.g. ingest ranking)")
     args = parser.parse_args()
     here = Path(__file__).parent
-    modules = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    modules = sorted(
+        m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_")
+    )
     if args.names:
         modules = [m for m in modules if m.removeprefix("bench_") in args.names]
     missed = 0

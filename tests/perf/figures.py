@@ -28,9 +28,13 @@ class Figure:
 
     def as_json(self) -> str:
         data: dict[str, Any] = {
-            "name": self.name, "value": round(self.value, 6), "unit": self.unit,
-            "anchor": round(self.anchor, 6), "ratio": round(self.ratio, 4),
-            "goal": self.goal, "ok": self.ok,
+            "name": self.name,
+            "value": round(self.value, 6),
+            "unit": self.unit,
+            "anchor": round(self.anchor, 6),
+            "ratio": round(self.ratio, 4),
+            "goal": self.goal,
+            "ok": self.ok,
         }
         return json.dumps(data)
 

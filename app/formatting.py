@@ -1,0 +1,47 @@
+"""Numbers, money and dates the way the reader's locale writes them (Babel)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal
+
+SUPPORTED = ("en", "id")
+
+
+def babel_locale(language: str) -> Locale:
+    return Locale.parse("id_ID" if language == "id" else "en_US")
+
+
+def number(value: int | float, language: str) -> str:
+    return format_decimal(value, locale=babel_locale(language))
+
+
+def money(minor: int, currency: str, language: str) -> str:
+    """Rp 1.250.000 in Indonesian; whole units for currencies people count without cents."""
+    amount = minor / 100
+    whole = currency in {"IDR", "JPY", "KRW", "VND"}
+    pattern = "¤ #,##0" if whole else None
+    return format_currency(
+        round(amount) if whole else amount,
+        currency,
+        format=pattern,
+        locale=babel_locale(language),
+        currency_digits=not whole,
+    ).replace("\xa0", " ")
+
+
+def day(value: datetime, zone: str, language: str) -> str:
+    return format_date(value.astimezone(ZoneInfo(zone)), "medium", locale=babel_locale(language))
+
+
+def moment(value: datetime, zone: str, language: str) -> str:
+    return format_datetime(
+        value.astimezone(ZoneInfo(zone)),
+        "medium",
+        tzinfo=ZoneInfo(zone),
+        locale=babel_locale(language),
+    )

@@ -1,0 +1,195 @@
+"""The OpenAPI 3.1 document of the JSON API, with schemas taken from the validating models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.ingest import EventIn
+from app.settings import Settings
+
+REF = "#/components/schemas/{model}"
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    event_schema = EventIn.model_json_schema(ref_template=REF)
+    defs = event_schema.pop("$defs", {})
+    report = {
+        "type": "object",
+        "required": ["accepted", "duplicates", "rejected"],
+        "properties": {
+            "accepted": {"type": "integer", "description": "events stored and scored"},
+            "duplicates": {"type": "integer", "description": "repeats that changed nothing"},
+            "rejected": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "error"],
+                    "properties": {"index": {"type": "integer"}, "error": {"type": "string"}},
+                },
+            },
+            "duplicate_of": {
+                "type": "array",
+                "description": "for each duplicate, the external id it repeats",
+                "items": {
+                    "type": "object",
+                    "properties": {"index": {"type": "integer"}, "of": {"type": "string"}},
+                },
+            },
+        },
+    }
+    money = {
+        "type": "object",
+        "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}},
+    }
+    participant = {
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string", "enum": ["rep", "partner"]},
+            "code": {"type": "string"},
+            "name": {"type": "string"},
+            "partner": {
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "name": {"type": "string"}},
+            },
+            "region": {"type": "string"},
+            "league": {"type": "string"},
+            "balance": {"type": "integer", "description": "sum of all ledger entries"},
+            "all_time_points": {"type": "integer"},
+            "period": {
+                "type": "object",
+                "properties": {
+                    "key": {"type": "string", "examples": ["2026-11"]},
+                    "start": {"type": "string", "format": "date-time"},
+                    "end": {"type": "string", "format": "date-time"},
+                    "points": {"type": "integer"},
+                    "units": {"type": "integer"},
+                    "revenue": money,
+                    "events": {"type": "integer"},
+                },
+            },
+            "tier": {
+                "type": "object",
+                "properties": {
+                    "metric": {"type": "string"},
+                    "value": {"type": "integer"},
+                    "current": {"type": ["string", "null"]},
+                    "next": {"type": ["string", "null"]},
+                    "missing": {"type": "integer"},
+                },
+            },
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Podium API",
+            "version": "1",
+            "description": "Push sales and activities; read a participant's standing. "
+            "Authenticate with `Authorization: Bearer <api key>` (`podium apikey create NAME`).",
+        },
+        "servers": [{"url": settings.base_url}],
+        "security": [{"apiKey": []}],
+        "paths": {
+            "/api/v1/events": {
+                "post": {
+                    "summary": "Ingest events (idempotent)",
+                    "description": (
+                        f"Up to {settings.max_events_per_request} events per request. Each event is "
+                        "validated on its own: good events are kept even when others are bad. "
+                        "Sending the same id again changes nothing; the same invoice line "
+                        "(case, spaces and leading zeros ignored) under another id or rep is a "
+                        "duplicate. 200: nothing rejected; 207: some rejected; 422: all rejected."
+                    ),
+                    "operationId": "ingestEvents",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["events"],
+                                    "properties": {
+                                        "events": {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "maxItems": settings.max_events_per_request,
+                                            "items": {"$ref": "#/components/schemas/Event"},
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "All events accepted or duplicates",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/IngestReport"}
+                                }
+                            },
+                        },
+                        "207": {
+                            "description": "Some events rejected; the others were kept",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/IngestReport"}
+                                }
+                            },
+                        },
+                        "400": _error("The body is not JSON"),
+                        "401": _error("Missing, unknown or revoked API key"),
+                        "413": _error("Too many events or too large a body"),
+                        "422": _error("The envelope is wrong, or every event was rejected"),
+                    },
+                }
+            },
+            "/api/v1/participants/{code}": {
+                "get": {
+                    "summary": "A rep's or partner's balance and current-period totals",
+                    "operationId": "getParticipant",
+                    "parameters": [
+                        {
+                            "name": "code",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The participant",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Participant"}
+                                }
+                            },
+                        },
+                        "401": _error("Missing, unknown or revoked API key"),
+                        "404": _error("No such participant"),
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                **defs,
+                "Event": event_schema,
+                "IngestReport": report,
+                "Participant": participant,
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                },
+            },
+        },
+    }

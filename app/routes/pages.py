@@ -1,0 +1,281 @@
+"""Server-rendered pages. Each works as a plain link or form; htmx swaps named blocks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from babel import negotiate_locale
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from app import formatting
+from app.accounts import Login, Role, authenticate, end_session, start_session
+from app.context import SESSION_COOKIE, login_of, render, state_of
+from app.imports import decode_upload, import_csv
+from app.ingest import ALL_TIME
+from app.models import Partner, PeriodTotal, Program, Rep
+from app.participants import Summary, summarise
+from app.programs import current_program, rules_of
+from app.security import csrf_token_for
+
+
+def language_of(request: Request, login: Login | None) -> str:
+    if login is not None and login.user.language in formatting.SUPPORTED:
+        return login.user.language
+    wanted = [
+        part.split(";")[0].strip().replace("-", "_")
+        for part in request.headers.get("Accept-Language", "").split(",")
+    ]
+    return (
+        negotiate_locale([w for w in wanted if w] or ["en"], list(formatting.SUPPORTED), sep="_")
+        or "en"
+    )
+
+
+async def base_context(request: Request) -> dict[str, Any]:
+    login = await login_of(request)
+    language = language_of(request, login)
+    return {
+        "login": login,
+        "user": login.user if login else None,
+        "csrf_token": await csrf_token_for(request),
+        "lang": language,
+        "fmt_number": lambda v: formatting.number(v, language),
+    }
+
+
+def display_name(name: str, anonymous: bool) -> str:
+    return "Anonymous" if anonymous else name
+
+
+def _top_reps(
+    session: Any, program: Program, period_key: str, limit: int = 10
+) -> list[dict[str, Any]]:
+    rows = session.execute(
+        sa.select(PeriodTotal, Rep, Partner)
+        .join(Rep, Rep.id == PeriodTotal.participant_id)
+        .join(Partner, Partner.id == Rep.partner_id)
+        .where(
+            PeriodTotal.program_id == program.id,
+            PeriodTotal.period_key == period_key,
+            PeriodTotal.kind == "rep",
+        )
+        .order_by(PeriodTotal.points.desc(), PeriodTotal.points_seq, PeriodTotal.participant_id)  # type: ignore[attr-defined]
+        .limit(limit)
+    ).all()
+    out: list[dict[str, Any]] = []
+    for position, (total, rep, partner) in enumerate(rows):
+        rank = out[-1]["rank"] if out and out[-1]["points"] == total.points else position + 1
+        out.append(
+            {
+                "rank": rank,
+                "code": rep.code,
+                "name": display_name(rep.name, rep.anonymous),
+                "partner": display_name(partner.name, partner.anonymous),
+                "points": total.points,
+                "units": total.units,
+            }
+        )
+    return out
+
+
+async def home(request: Request) -> Response:
+    st = state_of(request)
+    context = await base_context(request)
+    login: Login | None = context["login"]
+    wanted = request.query_params.get("participant", "").strip()[:40]
+    if not wanted and login is not None:
+        user = login.user
+        if user.rep_id is not None:
+            wanted = "rep:"
+        elif user.partner_id is not None:
+            wanted = "partner:"
+    now = st.clock()
+
+    def load() -> dict[str, Any]:
+        with st.db.session() as s:
+            program = current_program(s)
+            if program is None:
+                return {"program": None}
+            rules = rules_of(program)
+            period = rules.period_of(now)
+            code = wanted
+            if wanted == "rep:" and login is not None:
+                rep = s.get(Rep, login.user.rep_id)
+                code = rep.code if rep else ""
+            elif wanted == "partner:" and login is not None:
+                partner = s.get(Partner, login.user.partner_id)
+                code = partner.code if partner else ""
+            summary = summarise(s, program, code, now) if code else None
+            totals = s.execute(
+                sa.select(
+                    sa.func.coalesce(sa.func.sum(PeriodTotal.points), 0),
+                    sa.func.coalesce(sa.func.sum(PeriodTotal.units), 0),
+                    sa.func.count(),
+                ).where(
+                    PeriodTotal.program_id == program.id,
+                    PeriodTotal.period_key == period.key,
+                    PeriodTotal.kind == "partner",
+                )
+            ).one()
+            reps = s.execute(sa.select(sa.func.count()).select_from(Rep)).scalar_one()
+            partners = s.execute(sa.select(sa.func.count()).select_from(Partner)).scalar_one()
+            return {
+                "program": program,
+                "period": period,
+                "summary": summary,
+                "looked_up": code if wanted and not wanted.endswith(":") else "",
+                "top": _top_reps(s, program, period.key),
+                "all_time_top": _top_reps(s, program, ALL_TIME, 5),
+                "stats": {
+                    "points": totals[0],
+                    "units": totals[1],
+                    "active_partners": totals[2],
+                    "partners": partners,
+                    "reps": reps,
+                },
+            }
+
+    context.update(await run_in_threadpool(load))
+    program: Program | None = context.get("program")
+    if program is not None:
+        lang = context["lang"]
+        context["fmt_money"] = lambda minor: formatting.money(minor, program.currency, lang)
+        context["fmt_day"] = lambda d: formatting.day(d, program.timezone, lang)
+        context["days_left"] = _days_left(context["period"].end, now)
+        summary: Summary | None = context["summary"]
+        if summary is not None:
+            context["summary_name"] = summary.name
+    return render(request, "home.html", context, block="participant_card")
+
+
+def _days_left(end: datetime, now: datetime) -> int:
+    return max(0, (end - now).days)
+
+
+async def login_form(request: Request) -> Response:
+    context = await base_context(request)
+    context["next"] = _safe_next(request.query_params.get("next", "/"))
+    return render(request, "login.html", context)
+
+
+def _safe_next(target: str) -> str:
+    # Only same-site paths: never an open redirect to another host.
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+async def login_submit(request: Request) -> Response:
+    st = state_of(request)
+    form = await request.form()
+    email = str(form.get("email", ""))[:254]
+    password = str(form.get("password", ""))[:1024]
+    target = _safe_next(str(form.get("next", "/")))
+    now = st.clock()
+
+    def attempt() -> str | None:
+        with st.db.write() as s:
+            user = authenticate(s, email, password)
+            return start_session(s, user, now) if user else None
+
+    token = await run_in_threadpool(attempt)
+    if token is None:
+        context = await base_context(request)
+        context.update(
+            {
+                "error": "That email and password do not match an account.",
+                "email": email,
+                "next": target,
+            }
+        )
+        return render(request, "login.html", context, status_code=400)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        max_age=14 * 24 * 3600,
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    st = state_of(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+
+        def end() -> None:
+            with st.db.write() as s:
+                end_session(s, token, st.clock())
+
+        await run_in_threadpool(end)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+async def _require_admin(request: Request) -> Response | None:
+    login = await login_of(request)
+    if login is None:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    if login.user.role != Role.PROGRAM_ADMIN:
+        return PlainTextResponse("Only program admins can import sales.", status_code=403)
+    return None
+
+
+async def import_page(request: Request) -> Response:
+    if (refused := await _require_admin(request)) is not None:
+        return refused
+    context = await base_context(request)
+    return render(request, "admin_import.html", context)
+
+
+async def import_upload(request: Request) -> Response:
+    if (refused := await _require_admin(request)) is not None:
+        return refused
+    st = state_of(request)
+    context = await base_context(request)
+    form = await request.form(max_part_size=st.settings.max_upload_bytes)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        context["error"] = "Choose a CSV file to import."
+        return render(request, "admin_import.html", context, block="import_result", status_code=400)
+    data = await upload.read()
+    filename = upload.filename
+    await form.close()
+
+    def run() -> Any:
+        with st.db.session() as s:
+            program = current_program(s)
+        if program is None:
+            raise ValueError("there is no program yet; run `podium demo` or create one first")
+        return import_csv(st.db, program, decode_upload(data), st.clock(), filename=filename)
+
+    try:
+        context["report"] = await run_in_threadpool(run)
+    except ValueError as exc:
+        context["error"] = str(exc).capitalize() + "."
+        return render(request, "admin_import.html", context, block="import_result", status_code=400)
+    context["filename"] = filename
+    return render(request, "admin_import.html", context, block="import_result")
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+routes = [
+    Route("/", home, methods=["GET"]),
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login_submit, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/admin/import", import_page, methods=["GET"]),
+    Route("/admin/import", import_upload, methods=["POST"]),
+    Route("/healthz", healthz, methods=["GET"]),
+]

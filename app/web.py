@@ -1,0 +1,65 @@
+"""The Starlette application: routes, middleware, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
+from datetime import datetime
+
+from jinja2_fragments.starlette import Jinja2Blocks
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from app.context import AppState
+from app.db import Database
+from app.models import utcnow
+from app.routes import api, pages
+from app.security import SecurityMiddleware
+from app.settings import Settings, get_settings
+
+
+def create_app(
+    settings: Settings | None = None,
+    db: Database | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    background: Sequence[Callable[[AppState, asyncio.Event], Coroutine[Any, Any, None]]] = (),
+) -> Starlette:
+    """``background`` tasks (e.g. the demo's sales simulator) run for the server's lifetime."""
+    settings = settings or get_settings()
+    database = db or Database(settings.effective_database_url)
+    templates = Jinja2Blocks(directory=str(settings.templates_dir))  # autoescape on for .html
+    templates.env.globals["static_version"] = "1"
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(job(app.state.podium, stop)) for job in background
+        ]
+        yield
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=5)
+        if db is None:  # we made it, we close it
+            database.dispose()
+
+    app = Starlette(
+        routes=[
+            *api.routes,
+            *pages.routes,
+            Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
+        ],
+        middleware=[
+            Middleware(GZipMiddleware, minimum_size=1024),
+            Middleware(SecurityMiddleware, max_form_bytes=settings.max_upload_bytes + 64 * 1024),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.podium = AppState(settings=settings, db=database, templates=templates, clock=clock)
+    return app

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from app.db import Database
+from app.settings import Settings
+from app.web import create_app
+
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+
+
+def client_for(db: Database, now: datetime = NOW, **settings: object) -> httpx.AsyncClient:
+    app = create_app(Settings(**settings), db=db, clock=lambda: now)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+@pytest.fixture
+async def client(sqlite_db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(sqlite_db) as c:
+        yield c
