@@ -35,7 +35,7 @@ def _redacted(url: str) -> str:
 def _serve(app: Any, host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, ws="websockets", log_level="info", proxy_headers=True)
+    uvicorn.run(app, host=host, port=port, ws="websockets-sansio", log_level="info", proxy_headers=True)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -44,7 +44,7 @@ def test_import_reports_bad_rows_by_line_and_a_second_import_adds_nothing(
     assert first.returncode == 1, first.stderr
     assert "4 rows: 2 imported, 0 already there, 2 rejected" in first.stdout
     assert "line 3: SKU 'NOPE' is not in the product catalog" in first.stdout
-    assert "line 4: units must be a number" in first.stdout
+    assert "line 4: units must be a whole number" in first.stdout
     assert "4 rows: 0 imported, 2 already there, 2 rejected" in second.stdout
     assert (
         "row/s" in first.stderr or "rows/s" in first.stderr or "100%" in first.stderr

@@ -85,11 +85,12 @@ def test_bad_events_are_reported_by_index_and_good_ones_kept(sqlite_db: Database
     assert report.accepted == 2
     errors = {r["index"]: r["error"] for r in report.rejected}
     assert sorted(errors) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
-    assert "must be a number" in errors[1]
+    assert "units must be a whole number" in errors[1]
     assert "partner 'NOPE' is not enrolled" in errors[2]
     assert "SKU 'XX' is not in the product catalog" in errors[3]
     assert "time zone" in errors[4]
-    assert "greater than or equal to 0" in errors[5]
+    assert "units must be at least 0" in errors[5]
+    assert "units must be at most 100,000" in errors[6]
     assert "does not belong to partner" in errors[7]
     assert "partner is required" in errors[8]
     assert "in the future" in errors[9]

@@ -152,7 +152,7 @@ async def test_admin_imports_a_csv_gets_every_bad_row_by_line_and_reimport_adds_
     assert re.search(
         r"<td>3</td><td>SKU &#39;NOPE&#39; is not in the product catalog</td>", first.text
     )
-    assert re.search(r"<td>4</td><td>units must be a number", first.text)
+    assert re.search(r"<td>4</td><td>units must be a whole number", first.text)
     with sqlite_db.session() as s:
         assert s.execute(sa.select(sa.func.count()).select_from(Event)).scalar() == 2
         runs = s.execute(

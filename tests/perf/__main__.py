@@ -11,6 +11,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import traceback
 from pathlib import Path
 
 
@@ -31,9 +32,13 @@ def main() -> int:
         module = importlib.import_module(f"tests.perf.{name}")
         if not args.json:
             print(f"# {name.removeprefix('bench_')}", flush=True)
-        for figure in module.run(quick=args.quick):
-            print(figure.as_json() if args.json else figure.as_text(), flush=True)
-            missed += not figure.ok
+        try:
+            for figure in module.run(quick=args.quick):
+                print(figure.as_json() if args.json else figure.as_text(), flush=True)
+                missed += not figure.ok
+        except Exception:
+            traceback.print_exc()
+            return 2  # a crash, unlike a missed goal (1), means the benchmark itself is broken
     return 1 if missed else 0
 
 
