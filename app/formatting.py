@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -34,8 +34,11 @@ def money(minor: int, currency: str, language: str) -> str:
     ).replace("\xa0", " ")
 
 
-def day(value: datetime, zone: str, language: str) -> str:
-    return format_date(value.astimezone(ZoneInfo(zone)), "medium", locale=babel_locale(language))
+def day(value: date | datetime, language: str, zone: str | None = None) -> str:
+    """A calendar day; an instant is first placed in ``zone`` (the program's)."""
+    if isinstance(value, datetime):
+        value = value.astimezone(ZoneInfo(zone or "UTC")).date()
+    return format_date(value, "medium", locale=babel_locale(language))
 
 
 def moment(value: datetime, zone: str, language: str) -> str:

@@ -146,7 +146,7 @@ async def home(request: Request) -> Response:
     if program is not None:
         lang = context["lang"]
         context["fmt_money"] = lambda minor: formatting.money(minor, program.currency, lang)
-        context["fmt_day"] = lambda d: formatting.day(d, program.timezone, lang)
+        context["fmt_day"] = lambda d: formatting.day(d, lang, program.timezone)
         context["days_left"] = _days_left(context["period"].end, now)
         summary: Summary | None = context["summary"]
         if summary is not None:
