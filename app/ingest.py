@@ -89,11 +89,19 @@ class EventIn(BaseModel):
 
     @model_validator(mode="after")
     def _checked(self) -> EventIn:
-        fields = self.__dict__  # direct: pydantic's __setattr__ costs more than the strip
-        for name in ("id", "partner", "rep", "sku", "invoice"):
+        # Normalised once here, used everywhere after: codes are case-insensitive (stored upper
+        # case) and instants are UTC, which makes every later comparison a plain one (a parsed
+        # offset is a Python-level tzinfo whose utcoffset() would run on each comparison).
+        fields = self.__dict__  # direct: pydantic's __setattr__ costs more than the work
+        for name in ("partner", "rep", "sku"):
+            value = fields[name]
+            if value is not None:
+                fields[name] = value.strip().upper()
+        for name in ("id", "invoice"):
             value = fields[name]
             if value and (value[0].isspace() or value[-1].isspace()):
                 fields[name] = value.strip()
+        fields["occurred_at"] = self.occurred_at.astimezone(UTC)
         if not (0 <= self.amount <= MAX_AMOUNT_PER_LINE):
             raise ValueError(f"amount must be between 0 and {MAX_AMOUNT_PER_LINE:,}")
         if self.amount != self.amount.quantize(CENT):
@@ -175,9 +183,9 @@ def _body_hash(ev: EventIn) -> str:
         (
             ev.id,
             ev.type.value,
-            ev.partner.upper(),
-            (ev.rep or "").upper(),
-            (ev.sku or "").upper(),
+            ev.partner,
+            ev.rep or "",
+            ev.sku or "",
             str(ev.units),
             str(ev.amount.normalize()) if ev.amount else "0",
             repr(ev.occurred_at.timestamp()),
@@ -297,7 +305,7 @@ def _write(
             for pid, code in rows.select_in(
                 "SELECT id, code FROM partner",
                 "code",
-                {c.event.partner.upper() for c in candidates},
+                {c.event.partner for c in candidates},
             )
         }
         reps = {
@@ -305,7 +313,7 @@ def _write(
             for rid, code, partner_id in rows.select_in(
                 "SELECT id, code, partner_id FROM rep",
                 "code",
-                {c.event.rep.upper() for c in candidates if c.event.rep},
+                {c.event.rep for c in candidates if c.event.rep},
             )
         }
         products = {
@@ -313,7 +321,7 @@ def _write(
             for pid, sku in rows.select_in(
                 "SELECT id, sku FROM product",
                 "sku",
-                {c.event.sku.upper() for c in candidates if c.event.sku},
+                {c.event.sku for c in candidates if c.event.sku},
             )
         }
         seen_ids: dict[str, str] = dict(
@@ -365,9 +373,7 @@ def _write(
             seen_ids[ev.id] = c.body_hash
             if c.line_key:
                 seen_lines[c.line_key] = ev.id
-            accepted.append(
-                (c, partners[ev.partner.upper()], reps.get(ev.rep.upper()) if ev.rep else None)
-            )
+            accepted.append((c, partners[ev.partner], reps.get(ev.rep) if ev.rep else None))
 
         if accepted:
             _store(session, db, program, rules, source, accepted, out)
@@ -377,16 +383,16 @@ def _write(
 def _reference_error(
     ev: EventIn, partners: dict[str, _Ref], reps: dict[str, _Ref], products: dict[str, _Ref]
 ) -> str | None:
-    partner = partners.get(ev.partner.upper())
+    partner = partners.get(ev.partner)
     if partner is None:
         return f"partner '{ev.partner}' is not enrolled; check the code or enroll the partner first"
     if ev.rep:
-        rep = reps.get(ev.rep.upper())
+        rep = reps.get(ev.rep)
         if rep is None:
             return f"rep '{ev.rep}' is not known; check the code or add the rep to {partner.code}"
         if rep.partner_id != partner.id:
             return f"rep '{ev.rep}' does not belong to partner '{partner.code}'"
-    if ev.sku and ev.sku.upper() not in products:
+    if ev.sku and ev.sku not in products:
         return f"SKU '{ev.sku}' is not in the product catalog"
     return None
 
@@ -426,7 +432,8 @@ class _Rows:
 
     def instant(self, value: datetime) -> Any:
         # Stored exactly as the UTCDateTime column type stores it, so the ORM reads it back.
-        value = value.astimezone(UTC)
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
         return value.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else value
 
     def insert(
@@ -529,61 +536,50 @@ def _store(
     events: list[tuple[Any, ...]] = []
     entries: list[tuple[Any, ...]] = []
     totals: dict[tuple[str, str, int], list[int]] = {}
+    program_id, scoring, earn = program.id, rules.scoring, EntryKind.EARN.value
+    capped_by_period = scoring.cap_per_period is not None
     for (c, partner, rep), period_key, event_id, entry_id in zip(
         accepted, keys, event_ids, entry_ids, strict=True
     ):
         ev = c.event
-        earner = ("rep", rep.id) if rep else ("partner", partner.id)
-        so_far = earned.get((period_key, *earner), 0)
-        result = score(
-            Activity(ev.type, ev.occurred_at, ev.sku, ev.units, ev.amount), rules.scoring, so_far
-        )
-        earned[(period_key, *earner)] = so_far + result.points
+        activity = Activity(ev.type, ev.occurred_at, ev.sku, ev.units, ev.amount)
+        if capped_by_period:
+            earner = (period_key, "rep", rep.id) if rep else (period_key, "partner", partner.id)
+            result = score(activity, scoring, earned.get(earner, 0))
+            earned[earner] = earned.get(earner, 0) + result.points
+        else:
+            result = score(activity, scoring)
+        points, units = result.points, ev.units
         amount = int(ev.amount * 100)
         occurred = rows.instant(ev.occurred_at)
         rep_id = rep.id if rep else None
-        events.append(
-            (
-                event_id,
-                program.id,
-                source,
-                ev.id,
-                ev.type.value,
-                partner.id,
-                rep_id,
-                ev.sku.upper() if ev.sku else None,
-                ev.units,
-                amount,
-                ev.invoice,
-                c.line_key,
-                occurred,
-                period_key,
-                c.body_hash,
-                received,
-            )
-        )
-        entries.append(
-            (
-                entry_id,
-                program.id,
-                partner.id,
-                rep_id,
-                event_id,
-                EntryKind.EARN.value,
-                result.points,
-                period_key,
-                occurred,
-                received,
-                f"capped from {result.uncapped}" if result.capped else "",
-            )
-        )
-        _accumulate(
-            totals, (period_key, "partner", partner.id), result.points, ev.units, amount, entry_id
-        )
-        if rep is not None:
-            _accumulate(
-                totals, (period_key, "rep", rep.id), result.points, ev.units, amount, entry_id
-            )
+        # fmt: off
+        events.append((
+            event_id, program_id, source, ev.id, ev.type.value, partner.id, rep_id, ev.sku,
+            units, amount, ev.invoice, c.line_key, occurred, period_key, c.body_hash, received,
+        ))
+        entries.append((
+            entry_id, program_id, partner.id, rep_id, event_id, earn, points, period_key,
+            occurred, received, f"capped from {result.uncapped}" if points < result.uncapped else "",
+        ))
+        # fmt: on
+        for key in ((period_key, "partner", partner.id), (period_key, "rep", rep_id)):
+            if key[2] is None:
+                continue
+            t = totals.get(key)  # [points, units, revenue, events, *seq of the last change]
+            if t is None:
+                t = totals[key] = [0, 0, 0, 0, 0, 0, 0]
+            t[0] += points
+            t[1] += units
+            t[2] += amount
+            t[3] += 1
+            # Entry ids only grow within a batch, so the latest change is the largest id.
+            if points:
+                t[4] = entry_id
+            if units:
+                t[5] = entry_id
+            if amount:
+                t[6] = entry_id
     for (_, kind, pid), t in list(totals.items()):  # all-time totals: the sum over periods
         _accumulate(totals, (ALL_TIME, kind, pid), *t[:3], 0, events=t[3], seqs=t[4:])
     rows.insert("event", EVENT_COLUMNS, events)

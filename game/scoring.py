@@ -7,8 +7,8 @@ Points are integers so a partner can always check the arithmetic ("if I sell 10 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 from game.events import Activity, EventType
 
@@ -66,8 +66,7 @@ class ScoringRules:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Score:
+class Score(NamedTuple):
     points: int
     uncapped: int  # what the rules gave before any cap, so the cut can be explained
 
@@ -79,13 +78,15 @@ class Score:
 def score(activity: Activity, rules: ScoringRules, earned_this_period: int = 0) -> Score:
     """Points for one activity, given what the participant already earned this period."""
     if activity.type == EventType.SALE:
-        raw = Decimal(activity.units) * rules.points_per_unit
-        if rules.amount_step > 0:
-            steps = (activity.amount / rules.amount_step).to_integral_value(ROUND_FLOOR)
-            raw += steps * rules.points_per_amount_step
-        if activity.sku is not None:
-            raw *= rules.sku_multipliers.get(activity.sku.upper(), Decimal(1))
-        uncapped = int(raw.to_integral_value(ROUND_FLOOR))
+        # Every rate is non-negative, so truncating (// and int()) is rounding down.
+        raw = rules.points_per_unit * activity.units
+        if rules.amount_step:
+            raw += (activity.amount // rules.amount_step) * rules.points_per_amount_step
+        if activity.sku is not None and rules.sku_multipliers:
+            multiplier = rules.sku_multipliers.get(activity.sku.upper())
+            if multiplier is not None:
+                raw *= multiplier
+        uncapped = int(raw)
     else:
         uncapped = rules.activity_points.get(activity.type, 0)
     points = uncapped

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -211,16 +211,19 @@ def test_simulator_ingests_sales_and_stops_when_asked(demo: tuple[Database, Demo
     db, info = demo
     before = _count(db, Event)
 
-    async def run() -> None:
+    async def run(at_least: int) -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(
             simulate_sales(db, info.program_code, stop, clock=lambda: NOW, interval=0.05, rng_seed=7)
         )
-        await asyncio.sleep(0.12)
+        for _ in range(3000):  # wait for the sales, not a fixed time (steady on a busy machine)
+            if _count(db, Event) >= at_least:
+                break
+            await asyncio.sleep(0.01)
         stop.set()
         await asyncio.wait_for(task, timeout=5)
 
-    asyncio.run(run())
+    asyncio.run(run(before + 2))
     with db.session() as s:
         simulated = s.execute(
             sa.select(Event).where(col(Event.source) == SIMULATOR_SOURCE)
@@ -231,14 +234,24 @@ def test_simulator_ingests_sales_and_stops_when_asked(demo: tuple[Database, Demo
     assert len({e.invoice for e in simulated}) == len(simulated)
 
     # A second run with the same seed and a frozen clock still brings new sales, not duplicates.
-    asyncio.run(run())
+    asyncio.run(run(before + len(simulated) + 1))
     assert _count(db, Event) > before + len(simulated)
 
 
-async def _run_briefly(db: Database, code: str, seconds: float) -> None:
+async def _run_briefly(
+    db: Database, code: str, seconds: float, until: Callable[[], bool] | None = None
+) -> None:
+    """Run the simulator for ``seconds``, or until ``until()`` holds (at most 30 s): waiting
+    on the condition, not a fixed time, keeps this test steady on a busy machine."""
     stop = asyncio.Event()
     task = asyncio.create_task(simulate_sales(db, code, stop, clock=lambda: NOW, interval=0.02))
-    await asyncio.sleep(seconds)
+    if until is None:
+        await asyncio.sleep(seconds)
+    else:
+        for _ in range(3000):
+            if until():
+                break
+            await asyncio.sleep(0.01)
     assert not task.done()  # still running: errors were logged, not raised
     stop.set()
     await asyncio.wait_for(task, timeout=5)
@@ -268,6 +281,8 @@ def test_simulator_survives_a_failing_ingest(
     monkeypatch.setattr("app.demo.ingest_events", flaky)
     before = _count(db, Event)
     with caplog.at_level(logging.ERROR, logger="app.demo"):
-        asyncio.run(_run_briefly(db, info.program_code, 0.15))
+        asyncio.run(_run_briefly(
+            db, info.program_code, 0.15, until=lambda: len(calls) >= 2 and _count(db, Event) > before
+        ))
     assert "tick failed" in caplog.text
     assert len(calls) >= 2 and _count(db, Event) > before
