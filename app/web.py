@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 from jinja2_fragments.starlette import Jinja2Blocks
 from starlette.applications import Starlette
