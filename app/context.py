@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from app.accounts import Login, resume_session
+from app.boards import Leaderboards
 from app.db import Database
 from app.settings import Settings
 
@@ -26,6 +27,7 @@ class AppState:
     db: Database
     templates: Jinja2Templates
     clock: Callable[[], datetime]
+    boards: Leaderboards
 
 
 def state_of(request: Request) -> AppState:

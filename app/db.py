@@ -80,6 +80,19 @@ class Database:
         self.engine.dispose()
 
 
+PROGRAM_WRITES = 0x706F64  # advisory lock class for a program's ledger writes ("pod")
+
+
+def lock_program_writes(session: Session, program_id: int) -> None:
+    """Serialise a program's ledger writers on PostgreSQL (SQLite's BEGIN IMMEDIATE already does).
+
+    Inside this lock, "is this event new?" checks and inserts are atomic, and ledger ids are
+    taken and committed in order, so "entries after id N" is a complete list of what changed
+    since N: the leaderboards rely on that to catch up."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(PROGRAM_WRITES, program_id)))
+
+
 def alembic_config(engine: sa.Engine | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

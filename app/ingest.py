@@ -32,7 +32,7 @@ from pydantic import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from app.db import Database
+from app.db import Database, lock_program_writes
 from app.models import PeriodTotal, Program
 from app.programs import rules_of
 from game.events import (
@@ -50,7 +50,6 @@ from game.scoring import score
 log = logging.getLogger(__name__)
 
 ALL_TIME = "all"
-INGEST_LOCK = 0x706F64  # advisory lock class for ingestion ("pod")
 
 
 def _number(value: Any) -> Any:
@@ -294,11 +293,9 @@ def _write(
     out = IngestReport()
     assert program.id is not None
     with db.write() as session:
-        if not db.is_sqlite:
-            # One writer per program at a time, like SQLite's BEGIN IMMEDIATE: the "is this
-            # event new?" check and the insert become atomic, so racing batches never deadlock
-            # on the unique indexes. Validation and scoring still run in parallel outside.
-            session.execute(sa.select(sa.func.pg_advisory_xact_lock(INGEST_LOCK, program.id)))
+        # One writer per program at a time: racing batches never deadlock on the unique
+        # indexes. Validation and scoring still run in parallel, before this point.
+        lock_program_writes(session, program.id)
         rows = _Rows(session, db)
         partners = {
             code.upper(): _Ref(pid, code)

@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from app.db import Database
+from app.db import Database, lock_program_writes
 from app.ingest import ALL_TIME, add_to_totals
 from app.models import Event, LedgerEntry, Partner, Rep
 from game import ledger as rules
@@ -34,6 +34,7 @@ def reverse_entry(
     original = session.get(LedgerEntry, entry_id)
     if original is None:
         raise ValueError(f"ledger entry {entry_id} does not exist")
+    lock_program_writes(session, original.program_id)
     reversed_ids = set(
         session.execute(
             sa.select(LedgerEntry.reverses_id).where(LedgerEntry.reverses_id == entry_id)

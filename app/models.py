@@ -89,6 +89,11 @@ class Program(SQLModel, table=True):
     budget_minor: int = Field(default=0, sa_type=sa.BigInteger)
     scoring: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     tiers: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    # Growth % compares a period with the participant's own baseline: the period before
+    # ("previous") or the same period a year earlier ("last_year").
+    growth_baseline: str = Field(
+        default="previous", max_length=16, sa_column_kwargs={"server_default": "previous"}
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -228,3 +233,33 @@ class ImportRun(SQLModel, table=True):
     duplicates: int = 0
     rejected: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Target(SQLModel, table=True):
+    """A participant's revenue target for a period: the base of the % of target board."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("program_id", "period_key", "kind", "participant_id", name="uq_target"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: int = Field(foreign_key="program.id")
+    period_key: str = Field(max_length=16)
+    kind: str = Field(max_length=8)  # "rep" or "partner"
+    participant_id: int
+    revenue_minor: int = Field(sa_type=sa.BigInteger)
+
+
+class TvLink(SQLModel, table=True):
+    """A secret link that shows one board full screen without a login, until revoked."""
+
+    __tablename__ = "tv_link"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    program_id: int = Field(foreign_key="program.id")
+    label: str = Field(max_length=120)
+    audience: str = Field(max_length=16)
+    scope: str = Field(max_length=60)
+    metric: str = Field(max_length=16)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

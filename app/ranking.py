@@ -51,6 +51,12 @@ class RankingBackend(Protocol):
 
     def remove(self, board: str, participant_id: int) -> None: ...
 
+    def advance(self, board: str, participant_id: int, value: int, seq: int) -> None:
+        """Move a participant to the value it reached at ledger entry ``seq``, only on a board
+        that is built, and never backwards: a write carrying an older seq than the board holds
+        is ignored, so writers that commit and publish in different orders cannot leave a stale
+        value behind. A board that is not built is left alone (its build reads the store)."""
+
     def replace(self, board: str, rows: Iterable[Row]) -> None:
         """Make the board exactly ``rows``, atomically for readers."""
 
@@ -146,7 +152,7 @@ class InProcessRanking:
                 held_seq = index.seq_of(participant_id)
                 if held_seq is not None and held_seq >= seq:
                     continue
-                if kind == "set":
+                if kind in ("set", "advance"):
                     index.set(participant_id, number, seq)
                 else:
                     index.add(participant_id, number, seq)
@@ -203,6 +209,15 @@ class InProcessRanking:
             if kind == "set":
                 index.set(participant_id, number, seq)
                 return number
+            if kind == "advance":
+                held_seq = index.seq_of(participant_id)
+                if (
+                    held_seq is None
+                    or seq > held_seq
+                    or (seq == held_seq and index.value_of(participant_id) != number)
+                ):
+                    index.set(participant_id, number, seq)
+                return None
             if kind == "add":
                 return index.add(participant_id, number, seq)
             index.remove(participant_id)
@@ -210,6 +225,9 @@ class InProcessRanking:
 
     def set(self, board: str, participant_id: int, value: int, seq: int) -> None:
         self._write(board, "set", participant_id, value, seq)
+
+    def advance(self, board: str, participant_id: int, value: int, seq: int) -> None:
+        self._write(board, "advance", participant_id, value, seq)
 
     def add(self, board: str, participant_id: int, delta: int, seq: int) -> int | None:
         return self._write(board, "add", participant_id, delta, seq)
@@ -280,6 +298,20 @@ if old then redis.call('ZREM', KEYS[1], old) end
 redis.call('ZADD', KEYS[1], value, ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return value
+"""
+
+# KEYS[3] marks a built board. Members start with 16 hex digits of (2**63-1 - seq): a larger
+# prefix is an older seq, so string comparison tells old from new without 64-bit arithmetic.
+_ADVANCE = """
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if old then
+  if string.sub(ARGV[3], 1, 16) > string.sub(old, 1, 16) then return 0 end
+  redis.call('ZREM', KEYS[1], old)
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
 """
 
 _REMOVE = """
@@ -382,6 +414,7 @@ class RedisRanking:
         self._set = client.register_script(_SET)
         self._add = client.register_script(_ADD)
         self._remove = client.register_script(_REMOVE)
+        self._advance = client.register_script(_ADVANCE)
         self._standing = client.register_script(_STANDING)
         self._window = client.register_script(_WINDOW)
 
@@ -417,6 +450,41 @@ class RedisRanking:
     def remove(self, board: str, participant_id: int) -> None:
         self._run(self._remove, board, participant_id)
 
+    def built_key(self, board: str) -> str:
+        return f"{self.keys(board)[0]}:built"
+
+    def is_built(self, board: str) -> bool:
+        return bool(self._client.exists(self.built_key(board)))
+
+    def mark_built(self, board: str) -> None:
+        self._client.set(self.built_key(board), 1)
+
+    def advance(self, board: str, participant_id: int, value: int, seq: int) -> None:
+        self.advance_many([(board, participant_id, value, seq)])
+
+    def advance_many(self, moves: Iterable[tuple[str, int, int, int]]) -> None:
+        """Several advances in one round trip (one ingest batch touches dozens of boards)."""
+        moves = list(moves)
+        pipe = self._client.pipeline(transaction=False)
+        for board, participant_id, value, seq in moves:
+            _check(value)
+            order, who = self.keys(board)
+            pipe.evalsha(
+                self._advance.sha,
+                3,
+                order,
+                who,
+                self.built_key(board),
+                participant_id,
+                value,
+                _member(participant_id, seq),
+            )
+        try:
+            pipe.execute()
+        except redis.exceptions.NoScriptError:
+            self._client.script_load(_ADVANCE)
+            self.advance_many(moves)
+
     def replace(self, board: str, rows: Iterable[Row], chunk: int = 10_000) -> None:
         """Build the board aside, then swap it in with one MULTI: readers see old or new."""
         latest: dict[int, tuple[int, int]] = {}
@@ -445,7 +513,7 @@ class RedisRanking:
             self._client.delete(order + suffix, who + suffix)
 
     def drop(self, board: str) -> None:
-        self._client.delete(*self.keys(board))
+        self._client.delete(*self.keys(board), self.built_key(board))
 
     def count(self, board: str) -> int:
         size: int = self._client.zcard(self.keys(board)[0])

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
+import redis
 from jinja2_fragments.starlette import Jinja2Blocks
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -15,6 +16,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from app.boards import Leaderboards
 from app.context import AppState
 from app.db import Database
 from app.models import utcnow
@@ -34,6 +36,8 @@ def create_app(
     database = db or Database(settings.effective_database_url)
     templates = Jinja2Blocks(directory=str(settings.templates_dir))  # autoescape on for .html
     templates.env.globals["static_version"] = "1"
+    redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    boards = Leaderboards(database, redis_client)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -61,5 +65,7 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-    app.state.podium = AppState(settings=settings, db=database, templates=templates, clock=clock)
+    app.state.podium = AppState(
+        settings=settings, db=database, templates=templates, clock=clock, boards=boards
+    )
     return app

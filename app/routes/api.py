@@ -93,6 +93,8 @@ async def post_events(request: Request) -> JSONResponse:
             413, f"{len(events)} events in one request; send at most {limit} per request"
         )
     report = await run_in_threadpool(ingest_events, st.db, program, key.source, events, st.clock())
+    if report.accepted:  # move the boards now rather than at the next view
+        await run_in_threadpool(st.boards.catch_up, program)
     if report.rejected and not report.accepted and not report.duplicates:
         status = 422
     elif report.rejected:

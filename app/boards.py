@@ -1,0 +1,482 @@
+"""Leaderboards: which rows make a board, and keeping every watched board current.
+
+route → ``Leaderboards.view`` → ranking backend (in-process index or Redis) → built lazily by
+``load_rows`` from ``period_total`` (never from summing the ledger). Ingestion calls
+``Leaderboards.apply`` after each commit with the participants whose totals changed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+
+from app.db import Database
+from app.models import League, LedgerEntry, Partner, PeriodTotal, Program, Region, Rep, Target
+from app.programs import rules_of
+from app.ranking import InProcessRanking, RankingBackend, RedisRanking, board_key
+from game.boards import (
+    ALL_TIME,
+    Audience,
+    BoardSpec,
+    Metric,
+    Scope,
+    ScopeKind,
+    Totals,
+    board_value,
+)
+from game.periods import parse_period_key, period_starting, previous_period
+from game.ranking import Row, Standing
+
+KIND = {Audience.REPS: "rep", Audience.PARTNERS: "partner"}
+AUDIENCE = {"rep": Audience.REPS, "partner": Audience.PARTNERS}
+
+
+def baseline_key(program: Program, period_key: str) -> str | None:
+    """The period a participant's growth is measured against, or None for all-time."""
+    if period_key == ALL_TIME:
+        return None
+    rules = rules_of(program)
+    period = parse_period_key(period_key, rules.cadence, rules.zone)
+    if program.growth_baseline == "last_year":
+        first = period.first_day.replace(year=period.first_day.year - 1)
+        return period_starting(first, rules.cadence, rules.zone).key
+    return previous_period(period, rules.zone).key
+
+
+def _scope_filter(query: Any, spec: BoardSpec, participant: Any) -> Any:
+    """Restrict a totals query to the board's scope (region, league, team)."""
+    if spec.scope.kind == ScopeKind.EVERYONE:
+        return query
+    if spec.audience == Audience.REPS:
+        query = query.join(Rep, Rep.id == participant).join(Partner, Partner.id == Rep.partner_id)
+    else:
+        query = query.join(Partner, Partner.id == participant)
+    match spec.scope.kind:
+        case ScopeKind.REGION:
+            query = query.join(Region, Region.id == Partner.region_id)
+            return query.where(Region.code == spec.scope.code)
+        case ScopeKind.LEAGUE:
+            query = query.join(League, League.id == Partner.league_id)
+            return query.where(League.code == spec.scope.code)
+        case ScopeKind.TEAM:
+            return query.where(Partner.code == spec.scope.code)
+    return query
+
+
+def load_rows(session: Any, program: Program, spec: BoardSpec) -> Iterator[Row]:
+    """Every (participant id, value, seq) on the board, straight from the running totals."""
+    kind = KIND[spec.audience]
+    pid = PeriodTotal.participant_id
+    query = sa.select(
+        pid,
+        PeriodTotal.points,
+        PeriodTotal.units,
+        PeriodTotal.revenue_minor,
+        PeriodTotal.points_seq,
+        PeriodTotal.units_seq,
+        PeriodTotal.revenue_seq,
+    ).where(
+        PeriodTotal.program_id == program.id,
+        PeriodTotal.period_key == spec.period_key,
+        PeriodTotal.kind == kind,
+    )
+    query = _scope_filter(query, spec, pid)
+    targets: dict[int, int] = {}
+    baselines: dict[int, int] = {}
+    if spec.metric == Metric.TARGET_PCT:
+        targets = dict(
+            session.execute(
+                sa.select(Target.participant_id, Target.revenue_minor).where(
+                    Target.program_id == program.id,
+                    Target.period_key == spec.period_key,
+                    Target.kind == kind,
+                )
+            ).all()
+        )
+    elif spec.metric == Metric.GROWTH_PCT:
+        base = baseline_key(program, spec.period_key)
+        baselines = dict(
+            session.execute(
+                sa.select(PeriodTotal.participant_id, PeriodTotal.revenue_minor).where(
+                    PeriodTotal.program_id == program.id,
+                    PeriodTotal.period_key == base,
+                    PeriodTotal.kind == kind,
+                )
+            ).all()
+        )
+    for row in session.execute(query).yield_per(20_000):
+        totals = Totals(row[1], row[2], row[3], row[4], row[5], row[6])
+        valued = board_value(spec.metric, totals, targets.get(row[0]), baselines.get(row[0]))
+        if valued is not None:
+            yield row[0], valued[0], valued[1]
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    """One line of a board as a page shows it."""
+
+    rank: int
+    position: int
+    tied: bool
+    participant_id: int
+    code: str
+    name: str
+    affiliation: str  # the rep's partner, or the partner's city and region
+    value: int
+    is_you: bool
+
+
+@dataclass(frozen=True)
+class BoardView:
+    spec: BoardSpec
+    size: int
+    top: list[BoardRow]
+    around: list[BoardRow]  # the window around "you" when you are not in the top rows
+    you: BoardRow | None
+
+
+@dataclass
+class _Program:
+    program: Program
+    watermark: int = 0  # every ledger entry up to this id is folded into the held boards
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Leaderboards:
+    """Every board of every program, kept current from the ledger.
+
+    Boards are built on first view from ``period_total`` and then moved by ``catch_up``, which
+    reads the ledger entries after this process's watermark (a primary-key range scan) and
+    advances the participants they touched. It runs after each commit and before each view, so
+    writes from other processes (``podium import``, other app servers) show up too. Advances
+    carry the ledger id that reached the value and never go backwards, so racing writers
+    cannot leave a stale value behind.
+    """
+
+    def __init__(self, db: Database, redis_client: redis.Redis | None = None, **held: Any) -> None:
+        self.db = db
+        self._specs: dict[str, tuple[int, BoardSpec]] = {}
+        self._programs: dict[int, _Program] = {}
+        self._guard = threading.Lock()
+        self.redis: RedisRanking | None = RedisRanking(redis_client) if redis_client else None
+        self.backend: RankingBackend = self.redis or InProcessRanking(self._load, **held)
+
+    # naming ------------------------------------------------------------------------------------
+
+    def board_id(self, program_id: int, spec: BoardSpec) -> str:
+        board = board_key(
+            program_id, spec.period_key, f"{spec.audience.value}.{spec.scope}", spec.metric.value
+        )
+        if board not in self._specs:
+            self._specs[board] = (program_id, spec)
+        return board
+
+    def _state(self, program: Program) -> _Program:
+        assert program.id is not None
+        with self._guard:
+            state = self._programs.get(program.id)
+            if state is None:
+                state = self._programs[program.id] = _Program(program, self._max_entry(program.id))
+            else:
+                state.program = program  # pick up edited rules (growth baseline)
+            return state
+
+    def _max_entry(self, program_id: int) -> int:
+        with self.db.session() as s:
+            return int(
+                s.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(LedgerEntry.id), 0)).where(
+                        LedgerEntry.program_id == program_id
+                    )
+                ).scalar_one()
+            )
+
+    # building ----------------------------------------------------------------------------------
+
+    def _load(self, board: str) -> list[Row]:
+        program_id, spec = self._specs[board]
+        with self.db.session() as s:
+            program = s.get(Program, program_id)
+            assert program is not None
+            return list(load_rows(s, program, spec))
+
+    def _ensure_built(self, program: Program, board: str) -> None:
+        """Redis only: build a board once for every process (the in-process backend builds
+        through its loader on first read)."""
+        if self.redis is None or self.redis.is_built(board):
+            return
+        client = self.redis._client
+        lock = f"{self.redis.keys(board)[0]}:lock"
+        if client.set(lock, "1", nx=True, ex=120):
+            try:
+                since = self._max_entry(program.id)  # type: ignore[arg-type]
+                self.redis.replace(board, self._load(board))
+                self.redis.mark_built(board)
+                # Entries committed while the rows were read were skipped by their writers
+                # (the board was not built yet): fold them in now.
+                self._advance(program, self._changed_since(program.id, since)[0], only=board)  # type: ignore[arg-type]
+            finally:
+                client.delete(lock)
+            return
+        for _ in range(600):  # another process is building it
+            if self.redis.is_built(board):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"board {board} is still being built by another process")
+
+    # keeping current ---------------------------------------------------------------------------
+
+    def _changed_since(self, program_id: int, after: int) -> tuple[set[tuple[str, str, int]], int]:
+        with self.db.session() as s:
+            rows = s.execute(
+                sa.select(
+                    LedgerEntry.id,
+                    LedgerEntry.period_key,
+                    LedgerEntry.partner_id,
+                    LedgerEntry.rep_id,
+                ).where(LedgerEntry.program_id == program_id, LedgerEntry.id > after)
+            ).all()
+        changed: set[tuple[str, str, int]] = set()
+        newest = after
+        for entry_id, period_key, partner_id, rep_id in rows:
+            newest = max(newest, entry_id)
+            for key in (period_key, ALL_TIME):
+                changed.add((key, "partner", partner_id))
+                if rep_id is not None:
+                    changed.add((key, "rep", rep_id))
+        return changed, newest
+
+    def catch_up(self, program: Program) -> int:
+        """Fold every ledger entry after the watermark into the boards; the entries seen."""
+        state = self._state(program)
+        with state.lock:
+            changed, newest = self._changed_since(program.id, state.watermark)  # type: ignore[arg-type]
+            if changed:
+                self._advance(program, changed)
+            seen = newest - state.watermark
+            state.watermark = newest
+        return seen
+
+    def _advance(
+        self, program: Program, changed: set[tuple[str, str, int]], only: str | None = None
+    ) -> None:
+        if not changed:
+            return
+        with self.db.session() as s:
+            facts = _facts(s, program, changed)
+        moves = []
+        for (period_key, kind, pid), (totals, places, target, baseline) in facts.items():
+            audience = AUDIENCE[kind]
+            for scope in places:
+                for metric in Metric:
+                    if period_key == ALL_TIME and metric.is_percentage:
+                        continue
+                    board = self.board_id(
+                        program.id, BoardSpec(audience, scope, metric, period_key)
+                    )  # type: ignore[arg-type]
+                    if only is not None and board != only:
+                        continue
+                    valued = board_value(metric, totals, target, baseline)
+                    if valued is not None:
+                        moves.append((board, pid, valued[0], valued[1]))
+        if self.redis is not None:
+            self.redis.advance_many(moves)
+        else:
+            for board, pid, value, seq in moves:
+                self.backend.advance(board, pid, value, seq)
+
+    # reading -----------------------------------------------------------------------------------
+
+    def view(
+        self,
+        program: Program,
+        spec: BoardSpec,
+        you: int | None = None,
+        limit: int = 10,
+        around: int = 5,
+    ) -> BoardView:
+        self.catch_up(program)
+        board = self.board_id(program.id, spec)  # type: ignore[arg-type]
+        self._ensure_built(program, board)
+        top = self.backend.top(board, limit)
+        size = self.backend.count(board)
+        mine = self.backend.standing(board, you) if you is not None else None
+        window = (
+            self.backend.around(board, you, around)
+            if you is not None and mine is not None and mine.position >= limit
+            else []
+        )
+        shown = top + window
+        with self.db.session() as s:
+            labels = _labels(s, spec.audience, {st.participant_id for st in shown})
+        rows = [_row(st, labels, you) for st in top]
+        near = [_row(st, labels, you) for st in window]
+        you_row = next((r for r in rows + near if r.is_you), None)
+        if you_row is None and mine is not None:
+            with self.db.session() as s:
+                labels.update(_labels(s, spec.audience, {mine.participant_id}))
+            you_row = _row(mine, labels, you)
+        return BoardView(spec=spec, size=size, top=rows, around=near, you=you_row)
+
+    def standing_of(
+        self, program: Program, spec: BoardSpec, participant_id: int
+    ) -> Standing | None:
+        self.catch_up(program)
+        board = self.board_id(program.id, spec)  # type: ignore[arg-type]
+        self._ensure_built(program, board)
+        return self.backend.standing(board, participant_id)
+
+
+def _row(st: Standing, labels: dict[int, tuple[str, str, str]], you: int | None) -> BoardRow:
+    code, name, affiliation = labels.get(st.participant_id, ("?", "?", ""))
+    return BoardRow(
+        rank=st.rank,
+        position=st.position,
+        tied=st.tied,
+        participant_id=st.participant_id,
+        code=code,
+        name=name,
+        affiliation=affiliation,
+        value=st.value,
+        is_you=st.participant_id == you,
+    )
+
+
+def _labels(session: Any, audience: Audience, ids: set[int]) -> dict[int, tuple[str, str, str]]:
+    """code, display name ("Anonymous" for those who opted out) and affiliation by id."""
+    if not ids:
+        return {}
+    if audience == Audience.REPS:
+        rows = session.execute(
+            sa.select(Rep.id, Rep.code, Rep.name, Rep.anonymous, Partner.name, Partner.anonymous)
+            .join(Partner, Partner.id == Rep.partner_id)
+            .where(Rep.id.in_(ids))  # type: ignore[union-attr]
+        ).all()
+        return {
+            r[0]: (r[1], "Anonymous" if r[3] else r[2], "Anonymous" if r[5] else r[4]) for r in rows
+        }
+    rows = session.execute(
+        sa.select(
+            Partner.id, Partner.code, Partner.name, Partner.anonymous, Partner.city, Region.name
+        )
+        .join(Region, Region.id == Partner.region_id)
+        .where(Partner.id.in_(ids))  # type: ignore[union-attr]
+    ).all()
+    return {
+        r[0]: (r[1], "Anonymous" if r[3] else r[2], ", ".join(x for x in (r[4], r[5]) if x))
+        for r in rows
+    }
+
+
+def _facts(
+    session: Any, program: Program, changed: set[tuple[str, str, int]]
+) -> dict[tuple[str, str, int], tuple[Totals, list[Scope], int | None, int | None]]:
+    """For each changed (period, kind, participant): its totals now, the scopes it belongs
+    to, its target and its baseline revenue."""
+    out: dict[tuple[str, str, int], tuple[Totals, list[Scope], int | None, int | None]] = {}
+    periods = {c[0] for c in changed}
+    ids = {c[2] for c in changed}
+    totals = {
+        (r[0], r[1], r[2]): Totals(*r[3:])
+        for r in session.execute(
+            sa.select(
+                PeriodTotal.period_key,
+                PeriodTotal.kind,
+                PeriodTotal.participant_id,
+                PeriodTotal.points,
+                PeriodTotal.units,
+                PeriodTotal.revenue_minor,
+                PeriodTotal.points_seq,
+                PeriodTotal.units_seq,
+                PeriodTotal.revenue_seq,
+            ).where(
+                PeriodTotal.program_id == program.id,
+                PeriodTotal.period_key.in_(periods),  # type: ignore[attr-defined]
+                PeriodTotal.participant_id.in_(ids),  # type: ignore[attr-defined]
+            )
+        )
+    }
+    places = _places(
+        session,
+        {c[2] for c in changed if c[1] == "rep"},
+        {c[2] for c in changed if c[1] == "partner"},
+    )
+    targets = {
+        (r[0], r[1], r[2]): r[3]
+        for r in session.execute(
+            sa.select(
+                Target.period_key, Target.kind, Target.participant_id, Target.revenue_minor
+            ).where(
+                Target.program_id == program.id,
+                Target.period_key.in_(periods),  # type: ignore[attr-defined]
+                Target.participant_id.in_(ids),  # type: ignore[attr-defined]
+            )
+        )
+    }
+    bases = {p: baseline_key(program, p) for p in periods}
+    baselines = {
+        (r[0], r[1], r[2]): r[3]
+        for r in session.execute(
+            sa.select(
+                PeriodTotal.period_key,
+                PeriodTotal.kind,
+                PeriodTotal.participant_id,
+                PeriodTotal.revenue_minor,
+            ).where(
+                PeriodTotal.program_id == program.id,
+                PeriodTotal.period_key.in_({b for b in bases.values() if b}),  # type: ignore[attr-defined]
+                PeriodTotal.participant_id.in_(ids),  # type: ignore[attr-defined]
+            )
+        )
+    }
+    for period_key, kind, pid in changed:
+        found = totals.get((period_key, kind, pid))
+        if found is None or (kind, pid) not in places:
+            continue
+        base = bases[period_key]
+        out[(period_key, kind, pid)] = (
+            found,
+            places[(kind, pid)],
+            targets.get((period_key, kind, pid)),
+            baselines.get((base, kind, pid)) if base else None,
+        )
+    return out
+
+
+def _places(
+    session: Any, rep_ids: set[int], partner_ids: set[int]
+) -> dict[tuple[str, int], list[Scope]]:
+    """Every scope a participant appears in: everyone, its region, its league, (reps) its team."""
+    out: dict[tuple[str, int], list[Scope]] = {}
+    query = (
+        sa.select(Partner.id, Partner.code, Region.code, League.code)
+        .join(Region, Region.id == Partner.region_id)
+        .join(League, League.id == Partner.league_id)
+    )
+    if partner_ids:
+        for pid, _code, region, league in session.execute(query.where(Partner.id.in_(partner_ids))):  # type: ignore[union-attr]
+            out[("partner", pid)] = [
+                Scope(ScopeKind.EVERYONE),
+                Scope(ScopeKind.REGION, region),
+                Scope(ScopeKind.LEAGUE, league),
+            ]
+    if rep_ids:
+        rows = session.execute(
+            query.add_columns(Rep.id)
+            .join(Rep, Rep.partner_id == Partner.id)
+            .where(Rep.id.in_(rep_ids))  # type: ignore[union-attr]
+        )
+        for _pid, code, region, league, rep_id in rows:
+            out[("rep", rep_id)] = [
+                Scope(ScopeKind.EVERYONE),
+                Scope(ScopeKind.REGION, region),
+                Scope(ScopeKind.LEAGUE, league),
+                Scope(ScopeKind.TEAM, code),
+            ]
+    return out
