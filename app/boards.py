@@ -159,12 +159,20 @@ class Leaderboards:
     cannot leave a stale value behind.
     """
 
-    def __init__(self, db: Database, redis_client: redis.Redis | None = None, **held: Any) -> None:
+    def __init__(
+        self,
+        db: Database,
+        redis_client: redis.Redis | None = None,
+        redis_prefix: str = "podium:board:",
+        **held: Any,
+    ) -> None:
         self.db = db
         self._specs: dict[str, tuple[int, BoardSpec]] = {}
         self._programs: dict[int, _Program] = {}
         self._guard = threading.Lock()
-        self.redis: RedisRanking | None = RedisRanking(redis_client) if redis_client else None
+        self.redis: RedisRanking | None = (
+            RedisRanking(redis_client, redis_prefix) if redis_client else None
+        )
         self.backend: RankingBackend = self.redis or InProcessRanking(self._load, **held)
 
     # naming ------------------------------------------------------------------------------------
