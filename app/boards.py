@@ -34,6 +34,9 @@ from game.periods import parse_period_key, period_starting, previous_period
 from game.ranking import Row, Standing
 
 KIND = {Audience.REPS: "rep", Audience.PARTNERS: "partner"}
+# A view looks at the ledger at most this often (seconds): boards lag a write made by another
+# process by at most this much; a write made by this process is folded in at its commit.
+VIEW_MAX_AGE = 0.1
 AUDIENCE = {"rep": Audience.REPS, "partner": Audience.PARTNERS}
 
 
@@ -145,6 +148,7 @@ class BoardView:
 class _Program:
     program: Program
     watermark: int = 0  # every ledger entry up to this id is folded into the held boards
+    checked: float = 0.0  # when the ledger was last looked at (monotonic seconds)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -164,9 +168,11 @@ class Leaderboards:
         db: Database,
         redis_client: redis.Redis | None = None,
         redis_prefix: str = "podium:board:",
+        view_max_age: float = VIEW_MAX_AGE,
         **held: Any,
     ) -> None:
         self.db = db
+        self.view_max_age = view_max_age
         self._specs: dict[str, tuple[int, BoardSpec]] = {}
         self._programs: dict[int, _Program] = {}
         self._guard = threading.Lock()
@@ -260,10 +266,17 @@ class Leaderboards:
                     changed.add((key, "rep", rep_id))
         return changed, newest
 
-    def catch_up(self, program: Program) -> int:
-        """Fold every ledger entry after the watermark into the boards; the entries seen."""
+    def catch_up(self, program: Program, max_age: float = 0.0) -> int:
+        """Fold every ledger entry after the watermark into the boards; the entries seen.
+
+        ``max_age`` lets a reader skip the look at the ledger when it looked that recently:
+        views pass a fraction of a second (a busy board would otherwise query the ledger on
+        every request), writers pass 0 after their own commit."""
         state = self._state(program)
+        if max_age and time.monotonic() - state.checked < max_age:
+            return 0
         with state.lock:
+            state.checked = time.monotonic()
             changed, newest = self._changed_since(program.id, state.watermark)  # type: ignore[arg-type]
             if changed:
                 self._advance(program, changed)
@@ -301,6 +314,12 @@ class Leaderboards:
 
     # reading -----------------------------------------------------------------------------------
 
+    def version(self, program: Program) -> int:
+        """A number that changes whenever any board of the program may have changed (the
+        newest ledger entry folded in): a cache key for anything derived from the boards."""
+        self.catch_up(program, self.view_max_age)
+        return self._state(program).watermark
+
     def view(
         self,
         program: Program,
@@ -309,7 +328,7 @@ class Leaderboards:
         limit: int = 10,
         around: int = 5,
     ) -> BoardView:
-        self.catch_up(program)
+        self.catch_up(program, self.view_max_age)
         board = self.board_id(program.id, spec)  # type: ignore[arg-type]
         self._ensure_built(program, board)
         top = self.backend.top(board, limit)
@@ -335,7 +354,7 @@ class Leaderboards:
     def standing_of(
         self, program: Program, spec: BoardSpec, participant_id: int
     ) -> Standing | None:
-        self.catch_up(program)
+        self.catch_up(program, self.view_max_age)
         board = self.board_id(program.id, spec)  # type: ignore[arg-type]
         self._ensure_built(program, board)
         return self.backend.standing(board, participant_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,9 @@ from babel.numbers import format_currency, format_decimal
 SUPPORTED = ("en", "id")
 
 
+@functools.cache
 def babel_locale(language: str) -> Locale:
+    # Cached: parsing a locale costs more than formatting a number with it.
     return Locale.parse("id_ID" if language == "id" else "en_US")
 
 

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     max_events_per_request: int = Field(1000, alias="PODIUM_MAX_EVENTS_PER_REQUEST")
     max_body_bytes: int = Field(2 * 1024 * 1024, alias="PODIUM_MAX_BODY_BYTES")
     max_upload_bytes: int = Field(20 * 1024 * 1024, alias="PODIUM_MAX_UPLOAD_BYTES")
+    # How stale a board may be when written by another process (this process's writes show
+    # at once): views look at the ledger at most this often.
+    board_refresh_seconds: float = Field(0.1, alias="PODIUM_BOARD_REFRESH_SECONDS")
     # How far in the future an event's occurred_at may be (clock skew between systems).
     future_tolerance_seconds: int = Field(300, alias="PODIUM_FUTURE_TOLERANCE_SECONDS")
 

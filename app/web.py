@@ -21,6 +21,7 @@ from app.context import AppState
 from app.db import Database
 from app.models import utcnow
 from app.routes import api, pages
+from app.routes import boards as board_pages
 from app.security import SecurityMiddleware
 from app.settings import Settings, get_settings
 
@@ -37,7 +38,7 @@ def create_app(
     templates = Jinja2Blocks(directory=str(settings.templates_dir))  # autoescape on for .html
     templates.env.globals["static_version"] = "1"
     redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
-    boards = Leaderboards(database, redis_client)
+    boards = Leaderboards(database, redis_client, view_max_age=settings.board_refresh_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -57,6 +58,7 @@ def create_app(
         routes=[
             *api.routes,
             *pages.routes,
+            *board_pages.routes,
             Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
         ],
         middleware=[

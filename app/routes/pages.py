@@ -17,11 +17,11 @@ from app import formatting
 from app.accounts import Login, Role, authenticate, end_session, start_session
 from app.context import SESSION_COOKIE, login_of, render, state_of
 from app.imports import decode_upload, import_csv
-from app.ingest import ALL_TIME
 from app.models import Partner, PeriodTotal, Program, Rep
 from app.participants import Summary, summarise
 from app.programs import current_program, rules_of
 from app.security import csrf_token_for
+from game.boards import Audience, BoardSpec, Metric, Scope, ScopeKind
 
 
 def language_of(request: Request, login: Login | None) -> str:
@@ -53,35 +53,32 @@ def display_name(name: str, anonymous: bool) -> str:
     return "Anonymous" if anonymous else name
 
 
-def _top_reps(
-    session: Any, program: Program, period_key: str, limit: int = 10
-) -> list[dict[str, Any]]:
-    rows = session.execute(
-        sa.select(PeriodTotal, Rep, Partner)
-        .join(Rep, Rep.id == PeriodTotal.participant_id)
-        .join(Partner, Partner.id == Rep.partner_id)
-        .where(
+def _period_stats(session: Any, program: Program, period_key: str) -> dict[str, int]:
+    """Program-wide figures for the period (one aggregate over the partners' running totals)."""
+    points, units, selling = session.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(PeriodTotal.points), 0),
+            sa.func.coalesce(sa.func.sum(PeriodTotal.units), 0),
+            sa.func.count(),
+        ).where(
             PeriodTotal.program_id == program.id,
             PeriodTotal.period_key == period_key,
-            PeriodTotal.kind == "rep",
+            PeriodTotal.kind == "partner",
         )
-        .order_by(PeriodTotal.points.desc(), PeriodTotal.points_seq, PeriodTotal.participant_id)  # type: ignore[attr-defined]
-        .limit(limit)
-    ).all()
-    out: list[dict[str, Any]] = []
-    for position, (total, rep, partner) in enumerate(rows):
-        rank = out[-1]["rank"] if out and out[-1]["points"] == total.points else position + 1
-        out.append(
-            {
-                "rank": rank,
-                "code": rep.code,
-                "name": display_name(rep.name, rep.anonymous),
-                "partner": display_name(partner.name, partner.anonymous),
-                "points": total.points,
-                "units": total.units,
-            }
-        )
-    return out
+    ).one()
+    reps = session.execute(sa.select(sa.func.count()).select_from(Rep)).scalar_one()
+    partners = session.execute(sa.select(sa.func.count()).select_from(Partner)).scalar_one()
+    return {
+        "points": points,
+        "units": units,
+        "active_partners": selling,
+        "partners": partners,
+        "reps": reps,
+    }
+
+
+# (program id, period, board version) -> stats: the aggregate is recomputed only after a write.
+_STATS: dict[tuple[int, str, int], dict[str, int]] = {}
 
 
 async def home(request: Request) -> Response:
@@ -112,33 +109,26 @@ async def home(request: Request) -> Response:
                 partner = s.get(Partner, login.user.partner_id)
                 code = partner.code if partner else ""
             summary = summarise(s, program, code, now) if code else None
-            totals = s.execute(
-                sa.select(
-                    sa.func.coalesce(sa.func.sum(PeriodTotal.points), 0),
-                    sa.func.coalesce(sa.func.sum(PeriodTotal.units), 0),
-                    sa.func.count(),
-                ).where(
-                    PeriodTotal.program_id == program.id,
-                    PeriodTotal.period_key == period.key,
-                    PeriodTotal.kind == "partner",
-                )
-            ).one()
-            reps = s.execute(sa.select(sa.func.count()).select_from(Rep)).scalar_one()
-            partners = s.execute(sa.select(sa.func.count()).select_from(Partner)).scalar_one()
+            version = st.boards.version(program)
+            cache_key = (program.id, period.key, version)
+            stats = _STATS.get(cache_key)
+            if stats is None:
+                _STATS.clear()  # only the newest version is worth keeping
+                stats = _STATS[cache_key] = _period_stats(s, program, period.key)
+            you = login.user.rep_id if login is not None else None
+            board = st.boards.view(
+                program,
+                BoardSpec(Audience.REPS, Scope(ScopeKind.EVERYONE), Metric.POINTS, period.key),
+                you=you,
+                limit=10,
+            )
             return {
                 "program": program,
                 "period": period,
                 "summary": summary,
                 "looked_up": code if wanted and not wanted.endswith(":") else "",
-                "top": _top_reps(s, program, period.key),
-                "all_time_top": _top_reps(s, program, ALL_TIME, 5),
-                "stats": {
-                    "points": totals[0],
-                    "units": totals[1],
-                    "active_partners": totals[2],
-                    "partners": partners,
-                    "reps": reps,
-                },
+                "top": board.top,
+                "stats": stats,
             }
 
     context.update(await run_in_threadpool(load))

@@ -14,6 +14,7 @@ NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
 def client_for(db: Database, now: datetime = NOW, **settings: object) -> httpx.AsyncClient:
+    settings.setdefault("PODIUM_BOARD_REFRESH_SECONDS", 0)  # tests read their own writes at once
     app = create_app(Settings(**settings), db=db, clock=lambda: now)  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
 

@@ -36,7 +36,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[redis.Redis | None]:
 
 def boards_for(db: Database, client: redis.Redis | None) -> Leaderboards:
     prefix = f"podium-test:{uuid.uuid4().hex}:"
-    boards = Leaderboards(db, client, redis_prefix=prefix)
+    boards = Leaderboards(db, client, redis_prefix=prefix, view_max_age=0)
     if client is not None:
         boards.cleanup = lambda: [client.delete(k) for k in client.scan_iter(prefix + "*")]  # type: ignore[attr-defined]
     return boards
