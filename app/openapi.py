@@ -8,6 +8,7 @@ from app.ingest import EventIn
 from app.settings import Settings
 
 REF = "#/components/schemas/{model}"
+METRICS = ["points", "units", "revenue", "target_pct", "growth_pct"]
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -82,6 +83,73 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "current": {"type": ["string", "null"]},
                     "next": {"type": ["string", "null"]},
                     "missing": {"type": "integer"},
+                },
+            },
+        },
+    }
+    board_row = {
+        "type": "object",
+        "required": ["rank", "position", "tied", "code", "name", "value"],
+        "properties": {
+            "rank": {
+                "type": "integer",
+                "description": "standard competition rank: equal values share a rank (1, 2, 2, 4)",
+            },
+            "position": {
+                "type": "integer",
+                "description": "1-based place in list order; within a tie, who reached the "
+                "value first comes first",
+            },
+            "tied": {"type": "boolean", "description": "another row has the same value"},
+            "code": {"type": "string"},
+            "name": {"type": "string", "description": "'Anonymous' for those who opted out"},
+            "value": {"type": "integer", "description": "in value_unit"},
+        },
+    }
+    leaderboard = {
+        "type": "object",
+        "required": [
+            "program",
+            "period",
+            "audience",
+            "scope",
+            "metric",
+            "value_unit",
+            "size",
+            "rule",
+            "rows",
+        ],
+        "properties": {
+            "program": {"type": "string"},
+            "period": {"type": "string", "examples": ["2026-11", "all"]},
+            "audience": {"type": "string", "enum": ["reps", "partners"]},
+            "scope": {"type": "string", "examples": ["everyone", "region:JKT"]},
+            "metric": {"type": "string", "enum": METRICS},
+            "value_unit": {
+                "type": "string",
+                "enum": ["points", "units", "minor currency units", "basis points"],
+                "description": "revenue is in minor units (cents, sen); percentages in "
+                "basis points (11250 = 112.5 %)",
+            },
+            "currency": {"type": "string", "description": "for revenue boards"},
+            "size": {"type": "integer", "description": "participants on the board"},
+            "rule": {"type": "string", "description": "the tie rule, to print beside the board"},
+            "rows": {"type": "array", "items": {"$ref": "#/components/schemas/BoardRow"}},
+            "around": {
+                "type": "object",
+                "description": "when asked with around=CODE",
+                "required": ["code", "standing", "rows"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "standing": {
+                        "description": "null when the participant is not on this board",
+                        "oneOf": [{"$ref": "#/components/schemas/BoardRow"}, {"type": "null"}],
+                    },
+                    "rows": {
+                        "type": "array",
+                        "description": "up to 5 rows either side of the participant",
+                        "items": {"$ref": "#/components/schemas/BoardRow"},
+                    },
                 },
             },
         },
@@ -177,6 +245,87 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/leaderboards/{program}/{scope}/{metric}": {
+                "get": {
+                    "summary": "One leaderboard: top rows, size, and the rows around a participant",
+                    "description": (
+                        "Ranking is standard competition ranking: equal values share a rank "
+                        "(1, 2, 2, 4), and within a tie whoever reached the value first is listed "
+                        "first. Percent boards leave out participants without a target or a "
+                        "baseline. 400: a bad scope, metric, period, audience or limit."
+                    ),
+                    "operationId": "getLeaderboard",
+                    "parameters": [
+                        {
+                            "name": "program",
+                            "in": "path",
+                            "required": True,
+                            "description": "the program code; must be the API key's program",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "scope",
+                            "in": "path",
+                            "required": True,
+                            "description": "everyone, region:CODE, league:CODE or team:PARTNER",
+                            "schema": {"type": "string", "examples": ["everyone", "region:JKT"]},
+                        },
+                        {
+                            "name": "metric",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": METRICS},
+                        },
+                        {
+                            "name": "period",
+                            "in": "query",
+                            "description": "a period key (2026-11) or all; default the current "
+                            "period. Percent metrics need a period.",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "audience",
+                            "in": "query",
+                            "schema": {
+                                "type": "string",
+                                "enum": ["reps", "partners"],
+                                "default": "reps",
+                            },
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 100,
+                                "default": 10,
+                            },
+                        },
+                        {
+                            "name": "around",
+                            "in": "query",
+                            "description": "a rep or partner code: also return its standing "
+                            "and the 5 rows either side",
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The board",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Leaderboard"}
+                                }
+                            },
+                        },
+                        "400": _error("A bad scope, metric, period, audience or limit"),
+                        "401": _error("Missing, unknown or revoked API key"),
+                        "403": _error("The program is not the API key's program"),
+                        "404": _error("The around participant does not exist"),
+                    },
+                }
+            },
         },
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
@@ -185,6 +334,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "Event": event_schema,
                 "IngestReport": report,
                 "Participant": participant,
+                "BoardRow": board_row,
+                "Leaderboard": leaderboard,
                 "Error": {
                     "type": "object",
                     "required": ["error"],

@@ -1,0 +1,827 @@
+"""Leaderboard pages: a board with filters, a participant's standings and rank history, past
+periods, TV mode (a secret link, no login) and the admin page that hands TV links out.
+
+Every page works as plain links and GET forms; htmx only swaps a named block (``board_area``,
+``tv_board``) of the same template, so the page and its fragment can never disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from babel.numbers import format_decimal
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app import formatting
+from app.accounts import Login, Role
+from app.boards import KIND, BoardRow, BoardView, _labels, _scope_filter, baseline_key
+from app.context import is_htmx, login_of, render, state_of
+from app.models import League, Partner, PeriodTotal, Program, Region, Rep, Target, TvLink
+from app.participants import find_participant
+from app.programs import current_program, rules_of
+from app.routes.pages import base_context, language_of
+from game.boards import ALL_TIME, Audience, BoardSpec, Metric, Scope, ScopeKind
+from game.periods import Period, parse_period_key, periods_between
+
+TIE_RULE = (
+    "Equal values share a rank (1, 2, 2, 4); "
+    "within a tie, whoever reached the value first is listed first."
+)
+AUDIENCE_LABEL = {Audience.REPS: "Reps", Audience.PARTNERS: "Partners"}
+METRIC_LABEL = {
+    Metric.POINTS: "Points",
+    Metric.UNITS: "Units sold",
+    Metric.REVENUE: "Revenue",
+    Metric.TARGET_PCT: "% of target",
+    Metric.GROWTH_PCT: "Growth %",
+}
+PAGE_LIMIT = 10  # the top rows of a board page
+TV_LIMIT = 12  # what a 1080p office TV shows in type readable across the room
+HISTORY_PERIODS = 24  # the rank chart's reach: every period of a monthly program's two years
+MAX_PARAM = 64  # longer query values are cut before they are echoed in a message
+
+
+# -- reading a board request --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Places:
+    """The regions and leagues a board can be scoped to, code → name, in display order."""
+
+    regions: dict[str, str]
+    leagues: dict[str, str]
+
+
+def places_of(session: Any) -> Places:
+    regions = session.execute(
+        sa.select(col(Region.code), col(Region.name)).order_by(col(Region.name))
+    ).all()
+    leagues = session.execute(
+        sa.select(col(League.code), col(League.name)).order_by(
+            col(League.position), col(League.name)
+        )
+    ).all()
+    return Places({code: name for code, name in regions}, {code: name for code, name in leagues})
+
+
+def program_periods(program: Program, now: datetime) -> list[Period]:
+    """The program's periods from its start up to the one running now, oldest first.
+
+    Before the start that is the first period, after the end every period: a board always has
+    a period to show."""
+    rules = rules_of(program)
+    end = min(max(now, program.starts_at), program.ends_at)
+    end = max(end, program.starts_at + timedelta(microseconds=1))
+    return periods_between(program.starts_at, end, rules.cadence, rules.zone)
+
+
+def sentence(message: str) -> str:
+    """A message as a sentence: capitalised (codes keep their case), with a full stop."""
+    message = message.strip()
+    if not message:
+        return message
+    message = message[0].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."
+
+
+def _period_key(program: Program, periods: list[Period], wanted: str) -> str:
+    text = wanted.strip()
+    if not text:
+        return periods[-1].key
+    if text.lower() == ALL_TIME:
+        return ALL_TIME
+    rules = rules_of(program)
+    key = parse_period_key(text.upper(), rules.cadence, rules.zone).key
+    if key not in {p.key for p in periods}:
+        raise ValueError(
+            f"period {key} is not part of this program so far; "
+            f"pick one from {periods[0].key} to {periods[-1].key}, or all"
+        )
+    return key
+
+
+def _check_scope(session: Any, scope: Scope, places: Places) -> None:
+    """Refuse a scope naming a region, league or partner that does not exist: an empty board
+    would look like nobody sold anything, which is a lie."""
+    code = scope.code or ""
+    match scope.kind:
+        case ScopeKind.REGION if code not in places.regions:
+            raise ValueError(
+                f"there is no region '{code}'; regions are {', '.join(sorted(places.regions))}"
+            )
+        case ScopeKind.LEAGUE if code not in places.leagues:
+            raise ValueError(
+                f"there is no league '{code}'; leagues are {', '.join(places.leagues)}"
+            )
+        case ScopeKind.TEAM:
+            found = session.execute(
+                sa.select(col(Partner.id)).where(sa.func.upper(Partner.code) == code)
+            ).first()
+            if found is None:
+                raise ValueError(f"there is no partner '{code}' to show the team board of")
+
+
+def parse_board(
+    session: Any,
+    program: Program,
+    periods: list[Period],
+    places: Places,
+    *,
+    period: str = "",
+    audience: str = "",
+    scope: str = "",
+    metric: str = "",
+) -> BoardSpec:
+    """The board a request asks for; empty values take the defaults (current period, reps,
+    everyone, points). Raises ValueError with a message a person can act on."""
+    period_key = _period_key(program, periods, period[:MAX_PARAM])
+    audience = audience.strip().lower()[:MAX_PARAM] or Audience.REPS.value
+    try:
+        who = Audience(audience)
+    except ValueError:
+        raise ValueError(f"unknown audience '{audience}'; use reps or partners") from None
+    where = Scope.parse(scope[:MAX_PARAM].strip() or ScopeKind.EVERYONE.value)
+    _check_scope(session, where, places)
+    metric = metric.strip().lower()[:MAX_PARAM] or Metric.POINTS.value
+    try:
+        measure = Metric(metric)
+    except ValueError:
+        raise ValueError(
+            f"unknown metric '{metric}'; use {', '.join(m.value for m in Metric)}"
+        ) from None
+    if period_key == ALL_TIME and measure.is_percentage:
+        against = "its target" if measure == Metric.TARGET_PCT else "a baseline period"
+        raise ValueError(
+            f"{METRIC_LABEL[measure]} compares one period with {against}; "
+            "pick a period, not all time"
+        )
+    # BoardSpec refuses the rest, e.g. a team board of partners (a team is one partner's reps).
+    return BoardSpec(who, where, measure, period_key)
+
+
+def you_on(login: Login | None, audience: Audience) -> int | None:
+    """Who "you" are on a board of ``audience``: your rep, or the partner you work for."""
+    if login is None:
+        return None
+    return login.user.rep_id if audience == Audience.REPS else login.user.partner_id
+
+
+# -- showing values and boards ------------------------------------------------------------------
+
+
+def percent(basis_points: int, language: str) -> str:
+    """``11250`` → ``112.5 %``: one decimal, the reader's separators."""
+    shown = format_decimal(
+        Decimal(basis_points) / 100, format="#,##0.0", locale=formatting.babel_locale(language)
+    )
+    return f"{shown} %"
+
+
+def value_format(metric: Metric, currency: str, language: str) -> Callable[[int], str]:
+    if metric == Metric.REVENUE:
+        return lambda value: formatting.money(value, currency, language)
+    if metric.is_percentage:
+        return lambda value: percent(value, language)
+    return lambda value: formatting.number(value, language)
+
+
+def period_label(period_key: str, periods: list[Period], language: str, zone: str) -> str:
+    if period_key == ALL_TIME:
+        return "All time"
+    found = next((p for p in periods if p.key == period_key), None)
+    if found is None:
+        return period_key
+    first = formatting.day(found.first_day, language, zone)
+    last = formatting.day(found.last_day, language, zone)
+    return f"{period_key} · {first} – {last}"
+
+
+def scope_label(session: Any, scope: Scope, places: Places) -> str:
+    match scope.kind:
+        case ScopeKind.REGION:
+            return f"Region {places.regions.get(scope.code or '', scope.code)}"
+        case ScopeKind.LEAGUE:
+            return f"League {places.leagues.get(scope.code or '', scope.code)}"
+        case ScopeKind.TEAM:
+            row = session.execute(
+                sa.select(col(Partner.name), col(Partner.anonymous)).where(
+                    sa.func.upper(Partner.code) == scope.code
+                )
+            ).first()
+            return f"Team {'Anonymous' if row is None or row[1] else row[0]}"
+    return "Everyone"
+
+
+def describe(audience: Audience, scope_text: str, metric: Metric, places: Places) -> str:
+    """A TV link's board in words, e.g. ``Reps · Region Jabodetabek · Points``."""
+    scope = Scope.parse(scope_text)
+    where = {
+        ScopeKind.EVERYONE: "Everyone",
+        ScopeKind.REGION: f"Region {places.regions.get(scope.code or '', scope.code)}",
+        ScopeKind.LEAGUE: f"League {places.leagues.get(scope.code or '', scope.code)}",
+        ScopeKind.TEAM: f"Team {scope.code}",
+    }[scope.kind]
+    return f"{AUDIENCE_LABEL[audience]} · {where} · {METRIC_LABEL[metric]}"
+
+
+def anonymous_ids(session: Any, audience: Audience, rows: list[BoardRow]) -> set[int]:
+    """Who on these rows opted out of showing their name: they get no link to their page, so a
+    public board never leads from "Anonymous" to a code that names the dealer."""
+    ids = {r.participant_id for r in rows}
+    if not ids:
+        return set()
+    table = Rep if audience == Audience.REPS else Partner
+    return set(
+        session.execute(
+            sa.select(col(table.id)).where(col(table.id).in_(ids), col(table.anonymous).is_(True))
+        ).scalars()
+    )
+
+
+@dataclass(frozen=True)
+class Unranked:
+    """Participants active in the period who cannot be ranked on a % board."""
+
+    count: int
+    names: list[str]
+    reason: str
+
+
+def unranked(session: Any, program: Program, spec: BoardSpec, shown: int = 3) -> Unranked | None:
+    """Who sold in the period but has no target (``target_pct``) or no baseline sales
+    (``growth_pct``), so the % board leaves them out; None for other boards."""
+    if not spec.metric.is_percentage:
+        return None
+    kind = KIND[spec.audience]
+    pid = col(PeriodTotal.participant_id)
+    if spec.metric == Metric.TARGET_PCT:
+        ranked: Any = sa.select(col(Target.participant_id)).where(
+            Target.program_id == program.id,
+            Target.period_key == spec.period_key,
+            Target.kind == kind,
+            Target.revenue_minor > 0,
+        )
+        reason = f"no target for {spec.period_key}"
+    else:
+        base_key = baseline_key(program, spec.period_key)
+        # An alias: the outer query reads period_total too, and a plain subquery would be
+        # correlated with it instead of reading the baseline period.
+        base = aliased(PeriodTotal)
+        ranked = sa.select(col(base.participant_id)).where(
+            base.program_id == program.id,
+            base.period_key == base_key,
+            base.kind == kind,
+            base.revenue_minor > 0,
+        )
+        reason = f"no sales in {base_key} to grow from"
+    query = sa.select(pid).where(
+        PeriodTotal.program_id == program.id,
+        PeriodTotal.period_key == spec.period_key,
+        PeriodTotal.kind == kind,
+        pid.not_in(ranked),
+    )
+    query = _scope_filter(query, spec, pid)
+    count = session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
+    if not count:
+        return Unranked(0, [], reason)
+    ids = list(session.execute(query.order_by(pid).limit(shown)).scalars())
+    labels = _labels(session, spec.audience, set(ids))
+    return Unranked(int(count), [labels[i][1] for i in ids if i in labels], reason)
+
+
+def _render(
+    request: Request, template: str, context: dict[str, Any], block: str, status: int = 200
+) -> Response:
+    # htmx restores history it has no snapshot of with HX-Request set; that needs the whole
+    # page, not the fragment.
+    if request.headers.get("HX-History-Restore-Request") == "true":
+        return render(request, template, context, status_code=status)
+    return render(request, template, context, block=block, status_code=status)
+
+
+def _board_href(spec: BoardSpec) -> str:
+    return (
+        f"/boards?period={spec.period_key}&audience={spec.audience.value}"
+        f"&scope={spec.scope}&metric={spec.metric.value}"
+    )
+
+
+# -- the board page -----------------------------------------------------------------------------
+
+
+def _my_team(session: Any, login: Login | None) -> tuple[str, str] | None:
+    """(code, name) of the partner whose team board a rep or partner admin may pick."""
+    if login is None or login.user.partner_id is None:
+        return None
+    if login.user.role not in (Role.REP.value, Role.PARTNER_ADMIN.value):
+        return None
+    partner = session.get(Partner, login.user.partner_id)
+    return (partner.code, partner.name) if partner else None
+
+
+async def board_page(request: Request) -> Response:
+    st = state_of(request)
+    context = await base_context(request)
+    login: Login | None = context["login"]
+    lang: str = context["lang"]
+    wanted = {k: request.query_params.get(k, "") for k in ("period", "audience", "scope", "metric")}
+    now = st.clock()
+
+    def load() -> dict[str, Any]:
+        with st.db.session() as s:
+            program = current_program(s)
+            if program is None:
+                return {"program": None}
+            periods = program_periods(program, now)
+            places = places_of(s)
+            out: dict[str, Any] = {
+                "program": program,
+                "periods": periods[::-1],
+                "current_key": periods[-1].key,
+                "places": places,
+                "my_team": _my_team(s, login),
+                "selected": {k: v[:MAX_PARAM] for k, v in wanted.items()},
+                "metrics": METRIC_LABEL,
+            }
+            try:
+                spec = parse_board(s, program, periods, places, **wanted)
+            except ValueError as exc:
+                out["error"] = sentence(str(exc))
+                return out
+            out["selected"] = {
+                "period": spec.period_key,
+                "audience": spec.audience.value,
+                "scope": str(spec.scope),
+                "metric": spec.metric.value,
+            }
+            out["unranked"] = unranked(s, program, spec)
+            out["scope_label"] = scope_label(s, spec.scope, places)
+            out["period_label"] = period_label(spec.period_key, periods, lang, program.timezone)
+        you = you_on(login, spec.audience)
+        view = st.boards.view(program, spec, you=you, limit=PAGE_LIMIT, around=5)
+        with st.db.session() as s:
+            out["anonymous"] = anonymous_ids(s, spec.audience, view.top + view.around)
+        out.update(spec=spec, view=view, identified=you is not None)
+        out["fmt_value"] = value_format(spec.metric, program.currency, lang)
+        return out
+
+    context.update(await run_in_threadpool(load))
+    context["rule"] = TIE_RULE
+    context["audience_label"] = AUDIENCE_LABEL
+    status = 200
+    if context.get("error"):
+        # htmx 2 does not swap 4xx answers by default, so the person who picked an impossible
+        # combination in the form would see nothing happen: a fragment gets the message with 200.
+        status = 200 if is_htmx(request) else 400
+    return _render(request, "boards.html", context, "board_area", status)
+
+
+# -- past periods -------------------------------------------------------------------------------
+
+
+async def history_page(request: Request) -> Response:
+    st = state_of(request)
+    context = await base_context(request)
+    lang: str = context["lang"]
+    raw = request.query_params.get("audience", "").strip().lower()[:MAX_PARAM] or "reps"
+    now = st.clock()
+    try:
+        audience = Audience(raw)
+    except ValueError:
+        context.update(program=None, error=f"Unknown audience '{raw}'; use reps or partners.")
+        return render(request, "boards_history.html", context, status_code=400)
+
+    def load() -> dict[str, Any]:
+        with st.db.session() as s:
+            program = current_program(s)
+        if program is None:
+            return {"program": None}
+        periods = program_periods(program, now)
+        past: list[dict[str, Any]] = []
+        shown: list[BoardRow] = []
+        for period in reversed(periods[:-1]):
+            spec = BoardSpec(audience, Scope(ScopeKind.EVERYONE), Metric.POINTS, period.key)
+            view = st.boards.view(program, spec, limit=3)
+            shown += view.top
+            past.append(
+                {
+                    "period": period,
+                    "label": period_label(period.key, periods, lang, program.timezone),
+                    "view": view,
+                    "href": _board_href(spec),
+                }
+            )
+        with st.db.session() as s:
+            hidden = anonymous_ids(s, audience, shown)
+        current = BoardSpec(audience, Scope(ScopeKind.EVERYONE), Metric.POINTS, periods[-1].key)
+        return {
+            "program": program,
+            "past": past,
+            "anonymous": hidden,
+            "audience": audience,
+            "current_href": _board_href(current),
+            "current_key": periods[-1].key,
+        }
+
+    context.update(await run_in_threadpool(load))
+    context["audience_label"] = AUDIENCE_LABEL
+    context["rule"] = TIE_RULE
+    return render(request, "boards_history.html", context)
+
+
+# -- a participant's page -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardStanding:
+    """Where one participant stands on one board."""
+
+    label: str
+    href: str
+    you: BoardRow | None
+    size: int
+
+
+@dataclass(frozen=True)
+class RankPoint:
+    """One period on the rank chart; ``y`` is None when the participant was not ranked."""
+
+    period: Period
+    rank: int | None
+    size: int
+    points: int
+    x: float
+    y: float | None
+    label: bool  # print the period key under this point (not all fit on a phone)
+
+
+@dataclass(frozen=True)
+class RankChart:
+    """A rank-over-time line drawn server-side as SVG (the CSP allows no chart script)."""
+
+    width: int
+    height: int
+    left: int  # x of the first period
+    end: int  # x of the last period
+    top: int  # y of rank 1
+    bottom: int  # y of the lowest rank reached
+    points: list[RankPoint]
+    segments: list[str]  # SVG polyline point lists; a gap where the participant was unranked
+    worst: int
+
+    @property
+    def ranked(self) -> list[RankPoint]:
+        return [p for p in self.points if p.y is not None]
+
+
+def rank_chart(history: list[tuple[Period, BoardView]]) -> RankChart:
+    """Rank 1 at the top, the worst rank reached at the bottom, one x step per period."""
+    # 360 units wide: on a phone one unit is about one pixel, so 12-unit labels stay legible.
+    width, height, left, right, top, bottom_pad = 360, 170, 40, 30, 12, 32
+    plot_w, plot_h = width - left - right, height - top - bottom_pad
+    ranks = [view.you.rank for _, view in history if view.you is not None]
+    worst = max(ranks, default=1)
+    count = len(history)
+    every = max(1, math.ceil(count / 6))  # at most ~6 period labels fit 360 px
+    points: list[RankPoint] = []
+    for i, (period, view) in enumerate(history):
+        x = left + (plot_w * i / (count - 1) if count > 1 else plot_w / 2)
+        mine = view.you
+        y = None
+        if mine is not None:
+            y = top + (plot_h * (mine.rank - 1) / (worst - 1) if worst > 1 else 0)
+        points.append(
+            RankPoint(
+                period=period,
+                rank=mine.rank if mine else None,
+                size=view.size,
+                points=mine.value if mine else 0,
+                x=round(x, 1),
+                y=round(y, 1) if y is not None else None,
+                label=(count - 1 - i) % every == 0,
+            )
+        )
+    segments: list[str] = []
+    run: list[str] = []
+    for p in points:
+        if p.y is None:
+            if run:
+                segments.append(" ".join(run))
+            run = []
+        else:
+            run.append(f"{p.x},{p.y}")
+    if run:
+        segments.append(" ".join(run))
+    return RankChart(width, height, left, left + plot_w, top, top + plot_h, points, segments, worst)
+
+
+async def participant_page(request: Request) -> Response:
+    st = state_of(request)
+    context = await base_context(request)
+    code = request.path_params["code"].strip()[:40]
+    now = st.clock()
+
+    def load() -> dict[str, Any] | None:
+        with st.db.session() as s:
+            program = current_program(s)
+            found = find_participant(s, code)
+            if program is None or found is None:
+                return None
+            kind, rep, partner = found
+            region = s.get(Region, partner.region_id)
+            league = s.get(League, partner.league_id)
+            assert region is not None and league is not None
+        audience = Audience.REPS if kind == "rep" else Audience.PARTNERS
+        me = rep.id if rep is not None else partner.id
+        assert me is not None
+        periods = program_periods(program, now)
+        current = periods[-1].key
+        scopes = [
+            ("Everyone", Scope(ScopeKind.EVERYONE)),
+            (f"Region {region.name}", Scope(ScopeKind.REGION, region.code)),
+            (f"League {league.name}", Scope(ScopeKind.LEAGUE, league.code)),
+        ]
+        if rep is not None:
+            team = "Anonymous" if partner.anonymous else partner.name
+            scopes.append((f"Team {team}", Scope(ScopeKind.TEAM, partner.code)))
+        standings = []
+        for label, scope in scopes:
+            spec = BoardSpec(audience, scope, Metric.POINTS, current)
+            # limit=0, around=0: just this participant's own row and the board's size.
+            view = st.boards.view(program, spec, you=me, limit=0, around=0)
+            standings.append(BoardStanding(label, _board_href(spec), view.you, view.size))
+        all_time = BoardSpec(audience, Scope(ScopeKind.EVERYONE), Metric.POINTS, ALL_TIME)
+        view = st.boards.view(program, all_time, you=me, limit=0, around=0)
+        standings.append(
+            BoardStanding("Everyone, all time", _board_href(all_time), view.you, view.size)
+        )
+        history = [
+            (
+                period,
+                st.boards.view(
+                    program,
+                    BoardSpec(audience, Scope(ScopeKind.EVERYONE), Metric.POINTS, period.key),
+                    you=me,
+                    limit=0,
+                    around=0,
+                ),
+            )
+            for period in periods[-HISTORY_PERIODS:]
+        ]
+        person = rep if rep is not None else partner
+        return {
+            "program": program,
+            "kind": kind,
+            "audience": audience,
+            "code": person.code,
+            "name": "Anonymous" if person.anonymous else person.name,
+            "partner_name": "Anonymous" if partner.anonymous else partner.name,
+            "partner_code": None if partner.anonymous else partner.code,
+            "city": "" if partner.anonymous else partner.city,
+            "region": region,
+            "league": league,
+            "current_key": current,
+            "standings": standings,
+            "chart": rank_chart(history),
+        }
+
+    found = await run_in_threadpool(load)
+    if found is None:
+        context["missing_code"] = code
+        return render(request, "participant.html", context, status_code=404)
+    context.update(found)
+    context["rule"] = TIE_RULE
+    return render(request, "participant.html", context)
+
+
+# -- TV mode ------------------------------------------------------------------------------------
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _live_link(session: Any, token: str) -> TvLink | None:
+    # A token is 43 urlsafe characters; anything much longer is not one, so skip the query.
+    if not token or len(token) > 100:
+        return None
+    link = session.execute(
+        sa.select(TvLink).where(col(TvLink.token_hash) == token_hash(token))
+    ).scalar_one_or_none()
+    return link if link is not None and link.revoked_at is None else None
+
+
+async def tv_page(request: Request) -> Response:
+    st = state_of(request)
+    token = request.path_params["token"]
+    now = st.clock()
+    lang = language_of(request, None)  # nobody logs in on a TV: the browser's language
+
+    def load() -> dict[str, Any] | None:
+        with st.db.session() as s:
+            link = _live_link(s, token)
+            if link is None:
+                return None
+            program = s.get(Program, link.program_id)
+            assert program is not None
+            places = places_of(s)
+            periods = program_periods(program, now)
+            spec = BoardSpec(
+                Audience(link.audience),
+                Scope.parse(link.scope),
+                Metric(link.metric),
+                periods[-1].key,
+            )
+            where = scope_label(s, spec.scope, places)
+        view = st.boards.view(program, spec, limit=TV_LIMIT)
+        zone = rules_of(program).zone
+        return {
+            "program": program,
+            "label": link.label,
+            "spec": spec,
+            "view": view,
+            "heading": f"{AUDIENCE_LABEL[spec.audience]} · {where} · {METRIC_LABEL[spec.metric]}",
+            "period_label": period_label(spec.period_key, periods, lang, program.timezone),
+            "updated": now.astimezone(zone).strftime("%H:%M"),
+            "fmt_value": value_format(spec.metric, program.currency, lang),
+        }
+
+    found = await run_in_threadpool(load)
+    context: dict[str, Any] = {
+        "token": token,
+        "lang": lang,
+        "rule": TIE_RULE,
+        "fmt_number": lambda v: formatting.number(v, lang),
+    }
+    if found is None:
+        context["gone"] = True
+        # A TV polling a link that was just revoked must stop showing the board; htmx ignores
+        # a 404, so its poll gets the "no longer active" block (which polls no more) with 200.
+        status = 200 if is_htmx(request) else 404
+        return _render(request, "tv.html", context, "tv_board", status)
+    context.update(found)
+    return _render(request, "tv.html", context, "tv_board")
+
+
+async def _require_program_admin(request: Request) -> Response | None:
+    login = await login_of(request)
+    if login is None:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    if login.user.role != Role.PROGRAM_ADMIN:
+        context = await base_context(request)
+        context["forbidden"] = True
+        return render(request, "admin_tv.html", context, status_code=403)
+    return None
+
+
+def _tv_links(session: Any, program: Program, places: Places) -> list[dict[str, Any]]:
+    links = session.execute(
+        sa.select(TvLink)
+        .where(col(TvLink.program_id) == program.id)
+        .order_by(col(TvLink.id).desc())
+    ).scalars()
+    return [
+        {
+            "link": link,
+            "board": describe(Audience(link.audience), link.scope, Metric(link.metric), places),
+        }
+        for link in links
+    ]
+
+
+async def _admin_tv_context(request: Request) -> dict[str, Any]:
+    st = state_of(request)
+    context = await base_context(request)
+    lang: str = context["lang"]
+
+    def load() -> dict[str, Any]:
+        with st.db.session() as s:
+            program = current_program(s)
+            if program is None:
+                return {"program": None}
+            places = places_of(s)
+            return {"program": program, "places": places, "links": _tv_links(s, program, places)}
+
+    context.update(await run_in_threadpool(load))
+    context["metrics"] = METRIC_LABEL
+    context["audience_label"] = AUDIENCE_LABEL
+    program: Program | None = context["program"]
+    if program is not None:
+        context["fmt_moment"] = lambda at: formatting.moment(at, program.timezone, lang)
+    context.setdefault(
+        "form", {"label": "", "audience": "reps", "scope": "everyone", "metric": "points"}
+    )
+    return context
+
+
+async def admin_tv_page(request: Request) -> Response:
+    if (refused := await _require_program_admin(request)) is not None:
+        return refused
+    return render(request, "admin_tv.html", await _admin_tv_context(request))
+
+
+async def admin_tv_create(request: Request) -> Response:
+    if (refused := await _require_program_admin(request)) is not None:
+        return refused
+    st = state_of(request)
+    login = await login_of(request)
+    assert login is not None
+    form = await request.form()
+    fields = {
+        name: str(form.get(name, ""))[: 120 if name == "label" else MAX_PARAM].strip()
+        for name in ("label", "audience", "scope", "metric")
+    }
+    now = st.clock()
+
+    def create() -> str:
+        """Store the link and return its token: the only time it exists outside a hash."""
+        if not fields["label"]:
+            raise ValueError("give the link a label, e.g. the office or screen it is for")
+        with st.db.write() as s:
+            program = current_program(s)
+            if program is None:
+                raise ValueError("there is no program yet")
+            periods = program_periods(program, now)
+            spec = parse_board(
+                s,
+                program,
+                periods,
+                places_of(s),
+                audience=fields["audience"],
+                scope=fields["scope"],
+                metric=fields["metric"],
+            )
+            token = secrets.token_urlsafe(32)
+            s.add(
+                TvLink(
+                    token_hash=token_hash(token),
+                    program_id=program.id,  # type: ignore[arg-type]
+                    label=fields["label"],
+                    audience=spec.audience.value,
+                    scope=str(spec.scope),
+                    metric=spec.metric.value,
+                    created_by=login.user.id,
+                    created_at=now,
+                )
+            )
+            return token
+
+    try:
+        token = await run_in_threadpool(create)
+    except ValueError as exc:
+        context = await _admin_tv_context(request)
+        context["error"] = sentence(str(exc))
+        context["form"] = fields
+        return render(request, "admin_tv.html", context, status_code=400)
+    context = await _admin_tv_context(request)
+    # The host the admin is using is the one the office TV will reach too.
+    context["created_url"] = str(request.base_url).rstrip("/") + f"/tv/{token}"
+    context["created_label"] = fields["label"]
+    return render(request, "admin_tv.html", context, status_code=201)
+
+
+async def admin_tv_revoke(request: Request) -> Response:
+    if (refused := await _require_program_admin(request)) is not None:
+        return refused
+    st = state_of(request)
+    link_id = request.path_params["id"]
+    now = st.clock()
+
+    def revoke() -> bool:
+        with st.db.write() as s:
+            link = s.get(TvLink, link_id)
+            if link is None:
+                return False
+            if link.revoked_at is None:  # revoking twice keeps the first date
+                link.revoked_at = now
+            return True
+
+    if not await run_in_threadpool(revoke):
+        context = await _admin_tv_context(request)
+        context["error"] = f"There is no TV link number {link_id}."
+        return render(request, "admin_tv.html", context, status_code=404)
+    return RedirectResponse("/admin/tv", status_code=303)
+
+
+routes = [
+    Route("/boards", board_page, methods=["GET"]),
+    Route("/boards/history", history_page, methods=["GET"]),
+    Route("/participants/{code}", participant_page, methods=["GET"]),
+    Route("/tv/{token}", tv_page, methods=["GET"]),
+    Route("/admin/tv", admin_tv_page, methods=["GET"]),
+    Route("/admin/tv", admin_tv_create, methods=["POST"]),
+    Route("/admin/tv/{id:int}/revoke", admin_tv_revoke, methods=["POST"]),
+]
