@@ -95,7 +95,9 @@ class InProcessRanking:
         loader: Loader,
         *,
         max_boards: int = 1000,
-        max_participants: int = 5_000_000,
+        # About 50 bytes a row held (see ``RankIndex``): 8M rows is some 400 MB, and holds every
+        # scope and metric of a million-participant program's period (7.4M rows) at once.
+        max_participants: int = 8_000_000,
         idle_seconds: float = 900.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
