@@ -320,6 +320,22 @@ class Leaderboards:
         self.catch_up(program, self.view_max_age)
         return self._state(program).watermark
 
+    def fresh_versions(self) -> tuple[tuple[int, int], ...] | None:
+        """``versions()`` without I/O when every program was checked recently enough, else
+        None (then call ``versions()`` from a worker thread)."""
+        now = time.monotonic()
+        with self._guard:
+            states = list(self._programs.values())
+        if not states or any(now - st.checked >= self.view_max_age for st in states):
+            return None
+        return tuple((st.program.id, st.watermark) for st in states)  # type: ignore[misc]
+
+    def versions(self) -> tuple[tuple[int, int], ...]:
+        """The version of every program this process has shown: a cache key for pages."""
+        with self._guard:
+            known = [state.program for state in self._programs.values()]
+        return tuple((p.id, self.version(p)) for p in known)  # type: ignore[misc]
+
     def view(
         self,
         program: Program,

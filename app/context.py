@@ -15,6 +15,7 @@ from starlette.templating import Jinja2Templates
 from app.accounts import Login, resume_session
 from app.boards import Leaderboards
 from app.db import Database
+from app.pagecache import PageCache
 from app.settings import Settings
 
 SESSION_COOKIE = "podium_session"
@@ -28,6 +29,7 @@ class AppState:
     templates: Jinja2Templates
     clock: Callable[[], datetime]
     boards: Leaderboards
+    pages: PageCache
 
 
 def state_of(request: Request) -> AppState:

@@ -20,6 +20,7 @@ from app.boards import Leaderboards
 from app.context import AppState
 from app.db import Database
 from app.models import utcnow
+from app.pagecache import PageCache
 from app.routes import api, pages
 from app.routes import boards as board_pages
 from app.security import SecurityMiddleware
@@ -56,9 +57,11 @@ def create_app(
 
     app = Starlette(
         routes=[
+            # Boards and TV screens take most of the traffic: matched first (Starlette tries
+            # routes in order, one regex each).
+            *board_pages.routes,
             *api.routes,
             *pages.routes,
-            *board_pages.routes,
             Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
         ],
         middleware=[
@@ -68,6 +71,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.podium = AppState(
-        settings=settings, db=database, templates=templates, clock=clock, boards=boards
+        settings=settings,
+        db=database,
+        templates=templates,
+        clock=clock,
+        boards=boards,
+        pages=PageCache(),
     )
     return app

@@ -7,10 +7,11 @@ Every page works as plain links and GET forms; htmx only swaps a named block (``
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -332,7 +333,55 @@ def _my_team(session: Any, login: Login | None) -> tuple[str, str] | None:
     return (partner.code, partner.name) if partner else None
 
 
+async def cached_page(
+    request: Request, endpoint: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Serve ``endpoint``'s page from the page cache while the boards have not changed.
+
+    The key is everything the page depends on: the request (path, query, htmx headers), the
+    viewer (session: their name, their row, their CSRF token), the language and the version of
+    the boards. Only 200 answers are kept."""
+    st = state_of(request)
+    login = await login_of(request)
+    versions = st.boards.fresh_versions() or await run_in_threadpool(st.boards.versions)
+    key = (
+        request.url.path,
+        request.scope["query_string"],  # as sent: the same page asked alike hits alike
+        request.headers.get("HX-Request"),
+        request.headers.get("HX-History-Restore-Request"),
+        language_of(request, login),
+        login.session.id if login else None,
+        versions,
+    )
+    cached = st.pages.get(key)
+    if cached is not None:
+        return cached
+    # Single flight: after a change, the first request renders and the others asking for the
+    # same page meanwhile wait for it, instead of every open connection rendering it again.
+    pending = _RENDERING.get(key)
+    if pending is not None:
+        await asyncio.shield(pending)
+        cached = st.pages.get(key)
+        if cached is not None:
+            return cached
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    _RENDERING[key] = done
+    try:
+        response = await endpoint(request)
+        return st.pages.put(key, response) if response.status_code == 200 else response
+    finally:
+        del _RENDERING[key]
+        done.set_result(None)
+
+
+_RENDERING: dict[Any, asyncio.Future[None]] = {}
+
+
 async def board_page(request: Request) -> Response:
+    return await cached_page(request, _board_page)
+
+
+async def _board_page(request: Request) -> Response:
     st = state_of(request)
     context = await base_context(request)
     login: Login | None = context["login"]
@@ -625,6 +674,21 @@ def _live_link(session: Any, token: str) -> TvLink | None:
 
 
 async def tv_page(request: Request) -> Response:
+    # The link is checked on every request, so a revoked screen goes dark at once on every
+    # process; only the rendering of a live one comes from the cache.
+    st = state_of(request)
+    token = request.path_params["token"]
+
+    def live() -> bool:
+        with st.db.session() as s:
+            return _live_link(s, token) is not None
+
+    if not await run_in_threadpool(live):
+        return await _tv_page(request)
+    return await cached_page(request, _tv_page)
+
+
+async def _tv_page(request: Request) -> Response:
     st = state_of(request)
     token = request.path_params["token"]
     now = st.clock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -27,14 +28,17 @@ from game.boards import Audience, BoardSpec, Metric, Scope, ScopeKind
 def language_of(request: Request, login: Login | None) -> str:
     if login is not None and login.user.language in formatting.SUPPORTED:
         return login.user.language
-    wanted = [
-        part.split(";")[0].strip().replace("-", "_")
-        for part in request.headers.get("Accept-Language", "").split(",")
-    ]
-    return (
-        negotiate_locale([w for w in wanted if w] or ["en"], list(formatting.SUPPORTED), sep="_")
-        or "en"
+    return _negotiated(request.headers.get("Accept-Language", ""))
+
+
+@functools.lru_cache(maxsize=512)
+def _negotiated(accept_language: str) -> str:
+    # Few distinct headers exist in practice; negotiating each once keeps it off the hot path.
+    wanted = [part.split(";")[0].strip().replace("-", "_") for part in accept_language.split(",")]
+    found = negotiate_locale(
+        [w for w in wanted if w] or ["en"], list(formatting.SUPPORTED), sep="_"
     )
+    return found or "en"
 
 
 async def base_context(request: Request) -> dict[str, Any]:
@@ -43,7 +47,9 @@ async def base_context(request: Request) -> dict[str, Any]:
     return {
         "login": login,
         "user": login.user if login else None,
-        "csrf_token": await csrf_token_for(request),
+        # Only a logged-in page can change state; an anonymous page that has a form (login)
+        # asks for its token itself. Anonymous pages are then the same for everyone: cacheable.
+        "csrf_token": login.session.csrf_token if login else None,
         "lang": language,
         "fmt_number": lambda v: formatting.number(v, language),
     }
@@ -150,6 +156,7 @@ def _days_left(end: datetime, now: datetime) -> int:
 
 async def login_form(request: Request) -> Response:
     context = await base_context(request)
+    context["csrf_token"] = await csrf_token_for(request)
     context["next"] = _safe_next(request.query_params.get("next", "/"))
     return render(request, "login.html", context)
 
@@ -175,6 +182,7 @@ async def login_submit(request: Request) -> Response:
     token = await run_in_threadpool(attempt)
     if token is None:
         context = await base_context(request)
+        context["csrf_token"] = await csrf_token_for(request)
         context.update(
             {
                 "error": "That email and password do not match an account.",

@@ -28,7 +28,9 @@ def main() -> None:
             body = cached[board] = anchor_file.read_bytes()
         return Response(body, media_type="text/html; charset=utf-8")
 
-    app.router.routes.insert(0, Route("/_bench/prerendered", prerendered))
+    # Beside the board route, so both pay the same route matching.
+    where = next(i for i, r in enumerate(app.router.routes) if getattr(r, "path", "") == "/boards")
+    app.router.routes.insert(where, Route("/_bench/prerendered", prerendered))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
