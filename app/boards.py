@@ -52,7 +52,7 @@ def baseline_key(program: Program, period_key: str) -> str | None:
     return previous_period(period, rules.zone).key
 
 
-def _scope_filter(query: Any, spec: BoardSpec, participant: Any) -> Any:
+def scope_filter(query: Any, spec: BoardSpec, participant: Any) -> Any:
     """Restrict a totals query to the board's scope (region, league, team)."""
     if spec.scope.kind == ScopeKind.EVERYONE:
         return query
@@ -89,7 +89,7 @@ def load_rows(session: Any, program: Program, spec: BoardSpec) -> Iterator[Row]:
         PeriodTotal.period_key == spec.period_key,
         PeriodTotal.kind == kind,
     )
-    query = _scope_filter(query, spec, pid)
+    query = scope_filter(query, spec, pid)
     targets: dict[int, int] = {}
     baselines: dict[int, int] = {}
     if spec.metric == Metric.TARGET_PCT:
@@ -357,13 +357,13 @@ class Leaderboards:
         )
         shown = top + window
         with self.db.session() as s:
-            labels = _labels(s, spec.audience, {st.participant_id for st in shown})
+            labels = labels_of(s, spec.audience, {st.participant_id for st in shown})
         rows = [_row(st, labels, you) for st in top]
         near = [_row(st, labels, you) for st in window]
         you_row = next((r for r in rows + near if r.is_you), None)
         if you_row is None and mine is not None:
             with self.db.session() as s:
-                labels.update(_labels(s, spec.audience, {mine.participant_id}))
+                labels.update(labels_of(s, spec.audience, {mine.participant_id}))
             you_row = _row(mine, labels, you)
         return BoardView(spec=spec, size=size, top=rows, around=near, you=you_row)
 
@@ -391,7 +391,7 @@ def _row(st: Standing, labels: dict[int, tuple[str, str, str]], you: int | None)
     )
 
 
-def _labels(session: Any, audience: Audience, ids: set[int]) -> dict[int, tuple[str, str, str]]:
+def labels_of(session: Any, audience: Audience, ids: set[int]) -> dict[int, tuple[str, str, str]]:
     """code, display name ("Anonymous" for those who opted out) and affiliation by id."""
     if not ids:
         return {}

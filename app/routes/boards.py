@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from app import formatting
 from app.accounts import Login, Role
-from app.boards import KIND, BoardRow, BoardView, _labels, _scope_filter, baseline_key
+from app.boards import KIND, BoardRow, BoardView, baseline_key, labels_of, scope_filter
 from app.context import is_htmx, login_of, render, state_of
 from app.models import League, Partner, PeriodTotal, Program, Region, Rep, Target, TvLink
 from app.participants import find_participant
@@ -294,12 +294,12 @@ def unranked(session: Any, program: Program, spec: BoardSpec, shown: int = 3) ->
         PeriodTotal.kind == kind,
         pid.not_in(ranked),
     )
-    query = _scope_filter(query, spec, pid)
+    query = scope_filter(query, spec, pid)
     count = session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
     if not count:
         return Unranked(0, [], reason)
     ids = list(session.execute(query.order_by(pid).limit(shown)).scalars())
-    labels = _labels(session, spec.audience, set(ids))
+    labels = labels_of(session, spec.audience, set(ids))
     return Unranked(int(count), [labels[i][1] for i in ids if i in labels], reason)
 
 
