@@ -58,7 +58,9 @@ class Scope:
                 raise ValueError("the everyone scope takes no code")
             return cls(scope_kind)
         if not code.strip():
-            raise ValueError(f"the {scope_kind.value} scope needs a code, e.g. {scope_kind.value}:JTM")
+            raise ValueError(
+                f"the {scope_kind.value} scope needs a code, e.g. {scope_kind.value}:JTM"
+            )
         return cls(scope_kind, code.strip().upper())
 
     def __str__(self) -> str:
@@ -76,7 +78,9 @@ class BoardSpec:
         if self.scope.kind == ScopeKind.TEAM and self.audience != Audience.REPS:
             raise ValueError("a team board ranks the reps of one partner; use audience reps")
         if self.period_key == ALL_TIME and self.metric.is_percentage:
-            raise ValueError(f"{self.metric.value} compares one period with its target or baseline; pick a period")
+            raise ValueError(
+                f"{self.metric.value} compares one period with its target or baseline; pick a period"
+            )
 
     @property
     def key(self) -> str:
