@@ -29,7 +29,7 @@ from starlette.routing import Route
 from app import formatting
 from app.accounts import Login, Role
 from app.boards import KIND, BoardRow, BoardView, baseline_key, labels_of, scope_filter
-from app.context import is_htmx, login_of, render, state_of
+from app.context import AppState, is_htmx, login_of, render, state_of
 from app.models import League, Partner, PeriodTotal, Program, Region, Rep, Target, TvLink
 from app.participants import find_participant
 from app.programs import current_program, rules_of
@@ -210,12 +210,18 @@ def period_label(period_key: str, periods: list[Period], language: str, zone: st
     return f"{period_key} · {first} – {last}"
 
 
+def league_label(name: str) -> str:
+    """ "League Medium", but not "League Liga Madya" for a league already named as one."""
+    first = name.split(" ", 1)[0].casefold()
+    return name if first in {"league", "liga"} else f"League {name}"
+
+
 def scope_label(session: Any, scope: Scope, places: Places) -> str:
     match scope.kind:
         case ScopeKind.REGION:
             return f"Region {places.regions.get(scope.code or '', scope.code)}"
         case ScopeKind.LEAGUE:
-            return f"League {places.leagues.get(scope.code or '', scope.code)}"
+            return league_label(places.leagues.get(scope.code or "", scope.code or ""))
         case ScopeKind.TEAM:
             row = session.execute(
                 sa.select(col(Partner.name), col(Partner.anonymous)).where(
@@ -232,7 +238,7 @@ def describe(audience: Audience, scope_text: str, metric: Metric, places: Places
     where = {
         ScopeKind.EVERYONE: "Everyone",
         ScopeKind.REGION: f"Region {places.regions.get(scope.code or '', scope.code)}",
-        ScopeKind.LEAGUE: f"League {places.leagues.get(scope.code or '', scope.code)}",
+        ScopeKind.LEAGUE: league_label(places.leagues.get(scope.code or "", scope.code or "")),
         ScopeKind.TEAM: f"Team {scope.code}",
     }[scope.kind]
     return f"{AUDIENCE_LABEL[audience]} · {where} · {METRIC_LABEL[metric]}"
@@ -381,6 +387,53 @@ async def board_page(request: Request) -> Response:
     return await cached_page(request, _board_page)
 
 
+def board_context(
+    st: AppState, login: Login | None, lang: str, wanted: dict[str, str], now: datetime
+) -> dict[str, Any]:
+    """Everything the board page's ``board_area`` block shows (blocking: call from a thread).
+
+    Shared by the page and by live pushes (``app/live.py``), so a pushed board is rendered
+    from exactly the same data as the page."""
+    with st.db.session() as s:
+        program = current_program(s)
+        if program is None:
+            return {"program": None}
+        periods = program_periods(program, now)
+        places = places_of(s)
+        out: dict[str, Any] = {
+            "program": program,
+            "periods": periods[::-1],
+            "current_key": periods[-1].key,
+            "places": places,
+            "my_team": _my_team(s, login),
+            "selected": {k: v[:MAX_PARAM] for k, v in wanted.items()},
+            "metrics": METRIC_LABEL,
+            "rule": TIE_RULE,
+            "audience_label": AUDIENCE_LABEL,
+        }
+        try:
+            spec = parse_board(s, program, periods, places, **wanted)
+        except ValueError as exc:
+            out["error"] = sentence(str(exc))
+            return out
+        out["selected"] = {
+            "period": spec.period_key,
+            "audience": spec.audience.value,
+            "scope": str(spec.scope),
+            "metric": spec.metric.value,
+        }
+        out["unranked"] = unranked(s, program, spec)
+        out["scope_label"] = scope_label(s, spec.scope, places)
+        out["period_label"] = period_label(spec.period_key, periods, lang, program.timezone)
+    you = you_on(login, spec.audience)
+    view = st.boards.view(program, spec, you=you, limit=PAGE_LIMIT, around=5)
+    with st.db.session() as s:
+        out["anonymous"] = anonymous_ids(s, spec.audience, view.top + view.around)
+    out.update(spec=spec, view=view, identified=you is not None)
+    out["fmt_value"] = value_format(spec.metric, program.currency, lang)
+    return out
+
+
 async def _board_page(request: Request) -> Response:
     st = state_of(request)
     context = await base_context(request)
@@ -390,42 +443,7 @@ async def _board_page(request: Request) -> Response:
     now = st.clock()
 
     def load() -> dict[str, Any]:
-        with st.db.session() as s:
-            program = current_program(s)
-            if program is None:
-                return {"program": None}
-            periods = program_periods(program, now)
-            places = places_of(s)
-            out: dict[str, Any] = {
-                "program": program,
-                "periods": periods[::-1],
-                "current_key": periods[-1].key,
-                "places": places,
-                "my_team": _my_team(s, login),
-                "selected": {k: v[:MAX_PARAM] for k, v in wanted.items()},
-                "metrics": METRIC_LABEL,
-            }
-            try:
-                spec = parse_board(s, program, periods, places, **wanted)
-            except ValueError as exc:
-                out["error"] = sentence(str(exc))
-                return out
-            out["selected"] = {
-                "period": spec.period_key,
-                "audience": spec.audience.value,
-                "scope": str(spec.scope),
-                "metric": spec.metric.value,
-            }
-            out["unranked"] = unranked(s, program, spec)
-            out["scope_label"] = scope_label(s, spec.scope, places)
-            out["period_label"] = period_label(spec.period_key, periods, lang, program.timezone)
-        you = you_on(login, spec.audience)
-        view = st.boards.view(program, spec, you=you, limit=PAGE_LIMIT, around=5)
-        with st.db.session() as s:
-            out["anonymous"] = anonymous_ids(s, spec.audience, view.top + view.around)
-        out.update(spec=spec, view=view, identified=you is not None)
-        out["fmt_value"] = value_format(spec.metric, program.currency, lang)
-        return out
+        return board_context(st, login, lang, wanted, now)
 
     context.update(await run_in_threadpool(load))
     context["rule"] = TIE_RULE
@@ -601,7 +619,7 @@ async def participant_page(request: Request) -> Response:
         scopes = [
             ("Everyone", Scope(ScopeKind.EVERYONE)),
             (f"Region {region.name}", Scope(ScopeKind.REGION, region.code)),
-            (f"League {league.name}", Scope(ScopeKind.LEAGUE, league.code)),
+            (league_label(league.name), Scope(ScopeKind.LEAGUE, league.code)),
         ]
         if rep is not None:
             team = "Anonymous" if partner.anonymous else partner.name
@@ -688,6 +706,42 @@ async def tv_page(request: Request) -> Response:
     return await cached_page(request, _tv_page)
 
 
+def tv_context(st: AppState, token: str, lang: str, now: datetime) -> dict[str, Any] | None:
+    """What a live TV link's ``tv_board`` block shows, or None when the link is not live
+    (blocking: call from a thread). Shared by the page and by live pushes."""
+    with st.db.session() as s:
+        link = _live_link(s, token)
+        if link is None:
+            return None
+        program = s.get(Program, link.program_id)
+        assert program is not None
+        places = places_of(s)
+        periods = program_periods(program, now)
+        spec = BoardSpec(
+            Audience(link.audience),
+            Scope.parse(link.scope),
+            Metric(link.metric),
+            periods[-1].key,
+        )
+        where = scope_label(s, spec.scope, places)
+    view = st.boards.view(program, spec, limit=TV_LIMIT)
+    zone = rules_of(program).zone
+    return {
+        "program": program,
+        "label": link.label,
+        "spec": spec,
+        "view": view,
+        "heading": f"{AUDIENCE_LABEL[spec.audience]} · {where} · {METRIC_LABEL[spec.metric]}",
+        "period_label": period_label(spec.period_key, periods, lang, program.timezone),
+        "updated": now.astimezone(zone).strftime("%H:%M"),
+        "fmt_value": value_format(spec.metric, program.currency, lang),
+        "token": token,
+        "lang": lang,
+        "rule": TIE_RULE,
+        "fmt_number": lambda v: formatting.number(v, lang),
+    }
+
+
 async def _tv_page(request: Request) -> Response:
     st = state_of(request)
     token = request.path_params["token"]
@@ -695,33 +749,7 @@ async def _tv_page(request: Request) -> Response:
     lang = language_of(request, None)  # nobody logs in on a TV: the browser's language
 
     def load() -> dict[str, Any] | None:
-        with st.db.session() as s:
-            link = _live_link(s, token)
-            if link is None:
-                return None
-            program = s.get(Program, link.program_id)
-            assert program is not None
-            places = places_of(s)
-            periods = program_periods(program, now)
-            spec = BoardSpec(
-                Audience(link.audience),
-                Scope.parse(link.scope),
-                Metric(link.metric),
-                periods[-1].key,
-            )
-            where = scope_label(s, spec.scope, places)
-        view = st.boards.view(program, spec, limit=TV_LIMIT)
-        zone = rules_of(program).zone
-        return {
-            "program": program,
-            "label": link.label,
-            "spec": spec,
-            "view": view,
-            "heading": f"{AUDIENCE_LABEL[spec.audience]} · {where} · {METRIC_LABEL[spec.metric]}",
-            "period_label": period_label(spec.period_key, periods, lang, program.timezone),
-            "updated": now.astimezone(zone).strftime("%H:%M"),
-            "fmt_value": value_format(spec.metric, program.currency, lang),
-        }
+        return tv_context(st, token, lang, now)
 
     found = await run_in_threadpool(load)
     context: dict[str, Any] = {
