@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.models import User, UserRegion, UserSession
 
@@ -64,8 +64,8 @@ def create_user(
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The user for these credentials, or None — the same answer (and time) for an unknown
     email, a wrong password and a disabled account."""
-    user = session.execute(
-        sa.select(User).where(User.email == email.strip().lower())
+    user: User | None = session.execute(
+        sa.select(User).where(col(User.email) == email.strip().lower())
     ).scalar_one_or_none()
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
@@ -104,8 +104,8 @@ def start_session(session: Session, user: User, now: datetime) -> str:
 def resume_session(session: Session, token: str, now: datetime) -> Login | None:
     row = session.execute(
         sa.select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)  # type: ignore[arg-type]
-        .where(UserSession.token_hash == _token_hash(token))
+        .join(User, col(User.id) == col(UserSession.user_id))
+        .where(col(UserSession.token_hash) == _token_hash(token))
     ).first()
     if row is None:
         return None
@@ -118,6 +118,8 @@ def resume_session(session: Session, token: str, now: datetime) -> Login | None:
 def end_session(session: Session, token: str, now: datetime) -> None:
     session.execute(
         sa.update(UserSession)
-        .where(UserSession.token_hash == _token_hash(token), UserSession.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(
+            col(UserSession.token_hash) == _token_hash(token), col(UserSession.revoked_at).is_(None)
+        )
         .values(revoked_at=now)
     )

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.models import ApiKey, Program
 
@@ -42,7 +42,9 @@ def find_api_key(session: Session, secret: str) -> ApiKey | None:
     if not secret.startswith(PREFIX):
         return None
     return session.execute(
-        sa.select(ApiKey).where(ApiKey.secret_hash == _digest(secret), ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+        sa.select(ApiKey).where(
+            col(ApiKey.secret_hash) == _digest(secret), col(ApiKey.revoked_at).is_(None)
+        )
     ).scalar_one_or_none()
 
 

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import col
 
 from app.db import Database, lock_program_writes
 from app.models import PeriodTotal, Program
@@ -533,6 +534,7 @@ def _store(
     events: list[tuple[Any, ...]] = []
     entries: list[tuple[Any, ...]] = []
     totals: dict[tuple[str, str, int], list[int]] = {}
+    assert program.id is not None
     program_id, scoring, earn = program.id, rules.scoring, EntryKind.EARN.value
     capped_by_period = scoring.cap_per_period is not None
     for (c, partner, rep), period_key, event_id, entry_id in zip(
@@ -560,9 +562,11 @@ def _store(
             occurred, received, f"capped from {result.uncapped}" if points < result.uncapped else "",
         ))
         # fmt: on
-        for key in ((period_key, "partner", partner.id), (period_key, "rep", rep_id)):
-            if key[2] is None:
-                continue
+        holders = (
+            [("partner", partner.id)] if rep is None else [("partner", partner.id), ("rep", rep.id)]
+        )
+        for kind, holder in holders:
+            key = (period_key, kind, holder)
             t = totals.get(key)  # [points, units, revenue, events, *seq of the last change]
             if t is None:
                 t = totals[key] = [0, 0, 0, 0, 0, 0, 0]
@@ -577,45 +581,22 @@ def _store(
                 t[5] = entry_id
             if amount:
                 t[6] = entry_id
-    for (_, kind, pid), t in list(totals.items()):  # all-time totals: the sum over periods
-        _accumulate(totals, (ALL_TIME, kind, pid), *t[:3], 0, events=t[3], seqs=t[4:])
+    _add_all_time(totals)
     rows.insert("event", EVENT_COLUMNS, events)
     rows.insert("ledger_entry", ENTRY_COLUMNS, entries)
-    add_to_totals(session, db, program.id, totals)  # type: ignore[arg-type]
+    add_to_totals(session, db, program_id, totals)
     out.entry_ids = entry_ids
     out.accepted = len(entries)
 
 
-def _accumulate(
-    totals: dict[tuple[str, str, int], list[int]],
-    key: tuple[str, str, int],
-    points: int,
-    units: int,
-    amount: int,
-    entry_id: int,
-    events: int = 1,
-    seqs: list[int] | None = None,
-) -> None:
-    """Add one change to ``[points, units, revenue, events, points_seq, units_seq, revenue_seq]``;
-    a value's sequence number moves to the entry that changed it (entry ids only grow)."""
-    t = totals.get(key)
-    if t is None:
-        t = totals[key] = [0, 0, 0, 0, 0, 0, 0]
-    t[0] += points
-    t[1] += units
-    t[2] += amount
-    t[3] += events
-    p, u, r = (
-        seqs
-        if seqs is not None
-        else (entry_id if points else 0, entry_id if units else 0, entry_id if amount else 0)
-    )
-    if p > t[4]:
-        t[4] = p
-    if u > t[5]:
-        t[5] = u
-    if r > t[6]:
-        t[6] = r
+def _add_all_time(totals: dict[tuple[str, str, int], list[int]]) -> None:
+    """Add each participant's all-time row: the sum of its period rows, with the latest seqs."""
+    for (_, kind, pid), t in list(totals.items()):
+        whole = totals.setdefault((ALL_TIME, kind, pid), [0, 0, 0, 0, 0, 0, 0])
+        for i in range(4):  # points, units, revenue, events
+            whole[i] += t[i]
+        for i in range(4, 7):  # the entry that last changed each value
+            whole[i] = max(whole[i], t[i])
 
 
 def add_to_totals(
@@ -647,11 +628,14 @@ def _earned_so_far(
     }
     rows = session.execute(
         sa.select(
-            PeriodTotal.period_key, PeriodTotal.kind, PeriodTotal.participant_id, PeriodTotal.points
+            col(PeriodTotal.period_key),
+            col(PeriodTotal.kind),
+            col(PeriodTotal.participant_id),
+            col(PeriodTotal.points),
         ).where(
-            PeriodTotal.program_id == program.id,
-            PeriodTotal.period_key.in_({w[0] for w in wanted}),  # type: ignore[attr-defined]
-            PeriodTotal.participant_id.in_({w[2] for w in wanted}),  # type: ignore[attr-defined]
+            col(PeriodTotal.program_id) == program.id,
+            col(PeriodTotal.period_key).in_({w[0] for w in wanted}),
+            col(PeriodTotal.participant_id).in_({w[2] for w in wanted}),
         )
     ).all()
     return {(r[0], r[1], r[2]): r[3] for r in rows if (r[0], r[1], r[2]) in wanted}

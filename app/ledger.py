@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.db import Database, lock_program_writes
 from app.ingest import ALL_TIME, add_to_totals
@@ -17,12 +17,14 @@ def balance_of(
     session: Session, rep_code: str | None = None, partner_code: str | None = None
 ) -> int:
     """Balance = sum of the participant's entries (never a stored number)."""
-    query = sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.points), 0))
+    query = sa.select(sa.func.coalesce(sa.func.sum(col(LedgerEntry.points)), 0))
     if rep_code is not None:
-        query = query.join(Rep, Rep.id == LedgerEntry.rep_id).where(Rep.code == rep_code)  # type: ignore[arg-type]
+        query = query.join(Rep, col(Rep.id) == col(LedgerEntry.rep_id)).where(
+            col(Rep.code) == rep_code
+        )
     elif partner_code is not None:
-        query = query.join(Partner, Partner.id == LedgerEntry.partner_id).where(  # type: ignore[arg-type]
-            Partner.code == partner_code
+        query = query.join(Partner, col(Partner.id) == col(LedgerEntry.partner_id)).where(
+            col(Partner.code) == partner_code
         )
     return int(session.execute(query).scalar_one())
 
@@ -37,7 +39,7 @@ def reverse_entry(
     lock_program_writes(session, original.program_id)
     reversed_ids = set(
         session.execute(
-            sa.select(LedgerEntry.reverses_id).where(LedgerEntry.reverses_id == entry_id)
+            sa.select(col(LedgerEntry.reverses_id)).where(col(LedgerEntry.reverses_id) == entry_id)
         ).scalars()
     )
     domain = rules.Entry(

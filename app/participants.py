@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.ingest import ALL_TIME
 from app.models import League, LedgerEntry, Partner, PeriodTotal, Program, Region, Rep
@@ -68,14 +68,14 @@ class Summary:
 def find_participant(session: Session, code: str) -> tuple[str, Rep | None, Partner] | None:
     code = code.strip().upper()
     rep = session.execute(
-        sa.select(Rep).where(sa.func.upper(Rep.code) == code)
+        sa.select(Rep).where(sa.func.upper(col(Rep.code)) == code)
     ).scalar_one_or_none()
     if rep is not None:
         partner = session.get(Partner, rep.partner_id)
         assert partner is not None
         return "rep", rep, partner
     partner = session.execute(
-        sa.select(Partner).where(sa.func.upper(Partner.code) == code)
+        sa.select(Partner).where(sa.func.upper(col(Partner.code)) == code)
     ).scalar_one_or_none()
     return ("partner", None, partner) if partner is not None else None
 
@@ -92,17 +92,17 @@ def summarise(session: Session, program: Program, code: str, now: datetime) -> S
         t.period_key: t
         for t in session.execute(
             sa.select(PeriodTotal).where(
-                PeriodTotal.program_id == program.id,
-                PeriodTotal.kind == kind,
-                PeriodTotal.participant_id == pid,
-                PeriodTotal.period_key.in_([period.key, ALL_TIME]),  # type: ignore[attr-defined]
+                col(PeriodTotal.program_id) == program.id,
+                col(PeriodTotal.kind) == kind,
+                col(PeriodTotal.participant_id) == pid,
+                col(PeriodTotal.period_key).in_([period.key, ALL_TIME]),
             )
         ).scalars()
     }
-    column = LedgerEntry.rep_id if rep is not None else LedgerEntry.partner_id
+    column = col(LedgerEntry.rep_id) if rep is not None else col(LedgerEntry.partner_id)
     balance = session.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.points), 0)).where(
-            LedgerEntry.program_id == program.id, column == pid
+        sa.select(sa.func.coalesce(sa.func.sum(col(LedgerEntry.points)), 0)).where(
+            col(LedgerEntry.program_id) == program.id, column == pid
         )
     ).scalar_one()
     current = totals.get(period.key)

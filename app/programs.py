@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.models import Program
 from game.periods import Cadence
@@ -28,5 +28,7 @@ def rules_of(program: Program) -> ProgramRules:
 def current_program(session: Session, code: str | None = None) -> Program | None:
     """The program named by ``code``, or the most recently created one."""
     query = select(Program)
-    query = query.where(Program.code == code) if code else query.order_by(Program.id.desc())  # type: ignore[union-attr]
+    query = (
+        query.where(col(Program.code) == code) if code else query.order_by(col(Program.id).desc())
+    )
     return session.exec(query.limit(1)).first()

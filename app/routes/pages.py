@@ -8,9 +8,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from babel import negotiate_locale
+from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
@@ -25,7 +26,7 @@ from app.security import csrf_token_for
 from game.boards import Audience, BoardSpec, Metric, Scope, ScopeKind
 
 
-def language_of(request: Request, login: Login | None) -> str:
+def language_of(request: HTTPConnection, login: Login | None) -> str:
     if login is not None and login.user.language in formatting.SUPPORTED:
         return login.user.language
     return _negotiated(request.headers.get("Accept-Language", ""))
@@ -63,13 +64,13 @@ def _period_stats(session: Any, program: Program, period_key: str) -> dict[str, 
     """Program-wide figures for the period (one aggregate over the partners' running totals)."""
     points, units, selling = session.execute(
         sa.select(
-            sa.func.coalesce(sa.func.sum(PeriodTotal.points), 0),
-            sa.func.coalesce(sa.func.sum(PeriodTotal.units), 0),
+            sa.func.coalesce(sa.func.sum(col(PeriodTotal.points)), 0),
+            sa.func.coalesce(sa.func.sum(col(PeriodTotal.units)), 0),
             sa.func.count(),
         ).where(
-            PeriodTotal.program_id == program.id,
-            PeriodTotal.period_key == period_key,
-            PeriodTotal.kind == "partner",
+            col(PeriodTotal.program_id) == program.id,
+            col(PeriodTotal.period_key) == period_key,
+            col(PeriodTotal.kind) == "partner",
         )
     ).one()
     reps = session.execute(sa.select(sa.func.count()).select_from(Rep)).scalar_one()
@@ -115,6 +116,7 @@ async def home(request: Request) -> Response:
                 partner = s.get(Partner, login.user.partner_id)
                 code = partner.code if partner else ""
             summary = summarise(s, program, code, now) if code else None
+            assert program.id is not None
             version = st.boards.version(program)
             cache_key = (program.id, period.key, version)
             stats = _STATS.get(cache_key)
