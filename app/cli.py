@@ -89,7 +89,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from app.imports import import_csv
     from app.models import utcnow
-    from app.programs import current_program
 
     path = Path(args.file)
     if not path.is_file():
@@ -98,12 +97,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     db = _database()
     db.migrate()
     with db.session() as s:
-        program = current_program(s, args.program)
+        program = _program(s, args.program)
     if program is None:
-        print(
-            "error: no such program; run `podium demo` first or pass --program CODE",
-            file=sys.stderr,
-        )
         return 2
     with path.open("rb") as fh:
         total_rows = max(0, sum(1 for _ in fh) - 1)
@@ -136,20 +131,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def _program(session: Any, code: str | None) -> Any:
+    """The program named by --program (or the newest), or None after saying what to do."""
+    from app.programs import current_program
+
+    program = current_program(session, code)
+    if program is None:
+        wanted = f"program '{code}' does not exist" if code else "there is no program yet"
+        print(f"error: {wanted}; run `podium demo` first or pass --program CODE", file=sys.stderr)
+    return program
+
+
 def cmd_apikey_create(args: argparse.Namespace) -> int:
     from app.apikeys import create_api_key
-    from app.programs import current_program
 
     db = _database()
     db.migrate()
     try:
         with db.write() as s:
-            program = current_program(s, args.program)
+            program = _program(s, args.program)
             if program is None:
-                print(
-                    "error: no such program; run `podium demo` first or pass --program CODE",
-                    file=sys.stderr,
-                )
                 return 2
             secret = create_api_key(s, program, args.name, args.source)
     except ValueError as exc:
