@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,6 +180,9 @@ class Leaderboards:
             RedisRanking(redis_client, redis_prefix) if redis_client else None
         )
         self.backend: RankingBackend = self.redis or InProcessRanking(self._load, **held)
+        # Called with the ids of the boards an advance may have moved (live pushes listen
+        # here). Called from whichever thread advanced; a listener must not block or raise.
+        self.on_change: list[Callable[[Program, set[str]], None]] = []
 
     # naming ------------------------------------------------------------------------------------
 
@@ -311,6 +314,10 @@ class Leaderboards:
         else:
             for board, pid, value, seq in moves:
                 self.backend.advance(board, pid, value, seq)
+        if moves and self.on_change:
+            boards = {move[0] for move in moves}
+            for listener in self.on_change:
+                listener(program, boards)
 
     # reading -----------------------------------------------------------------------------------
 

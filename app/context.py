@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -17,6 +17,9 @@ from app.boards import Leaderboards
 from app.db import Database
 from app.pagecache import PageCache
 from app.settings import Settings
+
+if TYPE_CHECKING:  # app.live imports this module
+    from app.live import LiveHub
 
 SESSION_COOKIE = "podium_session"
 ANON_CSRF_COOKIE = "podium_csrf"
@@ -30,6 +33,7 @@ class AppState:
     clock: Callable[[], datetime]
     boards: Leaderboards
     pages: PageCache
+    live: LiveHub
 
 
 def state_of(request: Request) -> AppState:

@@ -13,12 +13,13 @@ from jinja2_fragments.starlette import Jinja2Blocks
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import Mount
+from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from app.boards import Leaderboards
 from app.context import AppState
 from app.db import Database
+from app.live import LiveHub, live_boards
 from app.models import utcnow
 from app.pagecache import PageCache
 from app.routes import api, pages
@@ -40,15 +41,19 @@ def create_app(
     templates.env.globals["static_version"] = "1"
     redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     boards = Leaderboards(database, redis_client, view_max_age=settings.board_refresh_seconds)
+    live = LiveHub(settings.redis_url)
+    live.attach(boards)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
+        await live.start()
         tasks: list[asyncio.Task[None]] = [
             asyncio.create_task(job(app.state.podium, stop)) for job in background
         ]
         yield
         stop.set()
+        await live.stop()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=5)
@@ -60,6 +65,7 @@ def create_app(
             # Boards and TV screens take most of the traffic: matched first (Starlette tries
             # routes in order, one regex each).
             *board_pages.routes,
+            WebSocketRoute("/ws/boards", live_boards),
             *api.routes,
             *pages.routes,
             Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
@@ -77,5 +83,6 @@ def create_app(
         clock=clock,
         boards=boards,
         pages=PageCache(),
+        live=live,
     )
     return app
