@@ -66,53 +66,51 @@ def units(
 
 
 def test_tied_values_share_a_rank_and_the_first_to_reach_is_listed_first(
-    sqlite_db: Database, backend: redis.Redis | None
+    any_db: Database, backend: redis.Redis | None
 ) -> None:
-    make_world(sqlite_db, partners=2, reps_per_partner=2)
-    boards = boards_for(sqlite_db, backend)
+    make_world(any_db, partners=2, reps_per_partner=2)
+    boards = boards_for(any_db, backend)
     try:
-        send(sqlite_db, sale("a", units=5, rep="R00001", invoice="1"))  # reaches 5 first
-        send(sqlite_db, sale("b", units=9, partner="PT001", rep="R00100", invoice="2"))
-        send(sqlite_db, sale("c", units=3, rep="R00000", invoice="3"))
-        assert ranks(boards, sqlite_db, units()) == [
+        send(any_db, sale("a", units=5, rep="R00001", invoice="1"))  # reaches 5 first
+        send(any_db, sale("b", units=9, partner="PT001", rep="R00100", invoice="2"))
+        send(any_db, sale("c", units=3, rep="R00000", invoice="3"))
+        assert ranks(boards, any_db, units()) == [
             (1, "R00100", 9, False),
             (2, "R00001", 5, False),
             (3, "R00000", 3, False),
         ]
-        send(sqlite_db, sale("d", units=2, rep="R00000", invoice="4"))  # R00000 reaches 5 later
-        send(
-            sqlite_db, sale("e", units=5, partner="PT001", rep="R00101", invoice="5")
-        )  # and R00101
-        assert ranks(boards, sqlite_db, units()) == [
+        send(any_db, sale("d", units=2, rep="R00000", invoice="4"))  # R00000 reaches 5 later
+        send(any_db, sale("e", units=5, partner="PT001", rep="R00101", invoice="5"))  # and R00101
+        assert ranks(boards, any_db, units()) == [
             (1, "R00100", 9, False),
             (2, "R00001", 5, True),
             (2, "R00000", 5, True),
             (2, "R00101", 5, True),
         ]
-        view = boards.view(program_of(sqlite_db), units(), you=4)  # R00101 is rep id 4
+        view = boards.view(program_of(any_db), units(), you=4)  # R00101 is rep id 4
         assert view.you is not None and (view.you.rank, view.you.position) == (2, 3)
     finally:
         getattr(boards, "cleanup", lambda: None)()
 
 
 def test_a_reversal_moves_a_participant_down_and_the_board_follows(
-    sqlite_db: Database, backend: redis.Redis | None
+    any_db: Database, backend: redis.Redis | None
 ) -> None:
     from app.ledger import reverse_entry
 
-    make_world(sqlite_db)
-    boards = boards_for(sqlite_db, backend)
+    make_world(any_db)
+    boards = boards_for(any_db, backend)
     try:
         send(
-            sqlite_db,
+            any_db,
             sale("a", units=5, rep="R00000", invoice="1"),
             sale("b", units=4, rep="R00001", invoice="2"),
         )
         points = BoardSpec(Audience.REPS, EVERYONE, Metric.POINTS, "2026-11")
-        assert [r[1] for r in ranks(boards, sqlite_db, points)] == ["R00000", "R00001"]
-        with sqlite_db.write() as s:
-            reverse_entry(s, sqlite_db, 1, memo="returned goods", now=NOW)
-        assert ranks(boards, sqlite_db, points) == [
+        assert [r[1] for r in ranks(boards, any_db, points)] == ["R00000", "R00001"]
+        with any_db.write() as s:
+            reverse_entry(s, any_db, 1, memo="returned goods", now=NOW)
+        assert ranks(boards, any_db, points) == [
             (1, "R00001", 40, False),
             (2, "R00000", 0, False),
         ]
@@ -120,29 +118,25 @@ def test_a_reversal_moves_a_participant_down_and_the_board_follows(
         getattr(boards, "cleanup", lambda: None)()
 
 
-def test_each_scope_holds_only_its_members(
-    sqlite_db: Database, backend: redis.Redis | None
-) -> None:
-    make_world(sqlite_db, partners=3, reps_per_partner=2)  # PT000, PT002 in JKT; PT001 in SBY
-    boards = boards_for(sqlite_db, backend)
+def test_each_scope_holds_only_its_members(any_db: Database, backend: redis.Redis | None) -> None:
+    make_world(any_db, partners=3, reps_per_partner=2)  # PT000, PT002 in JKT; PT001 in SBY
+    boards = boards_for(any_db, backend)
     try:
         send(
-            sqlite_db,
+            any_db,
             sale("a", units=1, partner="PT000", rep="R00000", invoice="1"),
             sale("b", units=2, partner="PT000", rep="R00001", invoice="2"),
             sale("c", units=3, partner="PT001", rep="R00100", invoice="3"),
             sale("d", units=4, partner="PT002", rep="R00200", invoice="4"),
         )
-        region = [
-            r[1] for r in ranks(boards, sqlite_db, units(scope=Scope(ScopeKind.REGION, "JKT")))
-        ]
-        team = [r[1] for r in ranks(boards, sqlite_db, units(scope=Scope(ScopeKind.TEAM, "PT000")))]
-        league = [r[1] for r in ranks(boards, sqlite_db, units(scope=Scope(ScopeKind.LEAGUE, "L")))]
+        region = [r[1] for r in ranks(boards, any_db, units(scope=Scope(ScopeKind.REGION, "JKT")))]
+        team = [r[1] for r in ranks(boards, any_db, units(scope=Scope(ScopeKind.TEAM, "PT000")))]
+        league = [r[1] for r in ranks(boards, any_db, units(scope=Scope(ScopeKind.LEAGUE, "L")))]
         partners = [
             r[1]
             for r in ranks(
                 boards,
-                sqlite_db,
+                any_db,
                 units(scope=Scope(ScopeKind.REGION, "SBY"), audience=Audience.PARTNERS),
             )
         ]
@@ -151,15 +145,13 @@ def test_each_scope_holds_only_its_members(
         assert league == ["R00200", "R00100", "R00001", "R00000"]
         assert partners == ["PT001"]
         # A sale after the boards are built moves every scope it belongs to.
-        send(sqlite_db, sale("e", units=10, partner="PT000", rep="R00000", invoice="5"))
-        assert ranks(boards, sqlite_db, units(scope=Scope(ScopeKind.TEAM, "PT000")))[0][:3] == (
+        send(any_db, sale("e", units=10, partner="PT000", rep="R00000", invoice="5"))
+        assert ranks(boards, any_db, units(scope=Scope(ScopeKind.TEAM, "PT000")))[0][:3] == (
             1,
             "R00000",
             11,
         )
-        assert (
-            ranks(boards, sqlite_db, units(scope=Scope(ScopeKind.REGION, "JKT")))[0][1] == "R00000"
-        )
+        assert ranks(boards, any_db, units(scope=Scope(ScopeKind.REGION, "JKT")))[0][1] == "R00000"
     finally:
         getattr(boards, "cleanup", lambda: None)()
 
@@ -200,13 +192,13 @@ def test_percent_of_target_lets_a_small_partner_beat_a_big_one(
 
 
 def test_growth_compares_each_partner_with_its_own_baseline_and_skips_those_without_one(
-    sqlite_db: Database, backend: redis.Redis | None
+    any_db: Database, backend: redis.Redis | None
 ) -> None:
-    make_world(sqlite_db, partners=3, reps_per_partner=1)
-    boards = boards_for(sqlite_db, backend)
+    make_world(any_db, partners=3, reps_per_partner=1)
+    boards = boards_for(any_db, backend)
     try:
         send(
-            sqlite_db,
+            any_db,
             sale(
                 "s-oct",
                 partner="PT000",
@@ -228,13 +220,13 @@ def test_growth_compares_each_partner_with_its_own_baseline_and_skips_those_with
             sale("new", partner="PT002", rep=None, amount=50_000_000, invoice="5"),  # no baseline
         )
         spec = BoardSpec(Audience.PARTNERS, EVERYONE, Metric.GROWTH_PCT, "2026-11")
-        assert ranks(boards, sqlite_db, spec) == [
+        assert ranks(boards, any_db, spec) == [
             (1, "PT000", 10_000, False),
             (2, "PT001", 300, False),
         ]
         # A drop is negative growth, ranked below any gain.
         send(
-            sqlite_db,
+            any_db,
             sale(
                 "b-dec",
                 partner="PT001",
@@ -246,7 +238,7 @@ def test_growth_compares_each_partner_with_its_own_baseline_and_skips_those_with
             now=datetime(2026, 12, 2, tzinfo=UTC),
         )
         december = BoardSpec(Audience.PARTNERS, EVERYONE, Metric.GROWTH_PCT, "2026-12")
-        assert ranks(boards, sqlite_db, december)[0][1:3] == ("PT001", -10_000)
+        assert ranks(boards, any_db, december)[0][1:3] == ("PT001", -10_000)
     finally:
         getattr(boards, "cleanup", lambda: None)()
 
