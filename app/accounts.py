@@ -123,3 +123,25 @@ def end_session(session: Session, token: str, now: datetime) -> None:
         )
         .values(revoked_at=now)
     )
+
+
+def end_all_sessions(session: Session, user: User, now: datetime) -> None:
+    """Revoke every session of ``user`` at once (password change, disabling)."""
+    session.execute(
+        sa.update(UserSession)
+        .where(col(UserSession.user_id) == user.id, col(UserSession.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def change_password(session: Session, user: User, new_password: str, now: datetime) -> None:
+    """Set a new password and end every session: a stolen cookie dies with the old password."""
+    user.password_hash = hash_password(new_password)
+    session.add(user)
+    end_all_sessions(session, user, now)
+
+
+def disable_user(session: Session, user: User, now: datetime) -> None:
+    user.disabled_at = now
+    session.add(user)
+    end_all_sessions(session, user, now)

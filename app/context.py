@@ -16,6 +16,7 @@ from app.accounts import Login, resume_session
 from app.boards import Leaderboards
 from app.db import Database
 from app.pagecache import PageCache
+from app.ratelimit import LoginLimiter
 from app.settings import Settings
 
 if TYPE_CHECKING:  # app.live imports this module
@@ -33,6 +34,7 @@ class AppState:
     clock: Callable[[], datetime]
     boards: Leaderboards
     pages: PageCache
+    login_limiter: LoginLimiter
     live: LiveHub
 
 

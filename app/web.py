@@ -22,6 +22,7 @@ from app.db import Database
 from app.live import LiveHub, live_boards
 from app.models import utcnow
 from app.pagecache import PageCache
+from app.ratelimit import LoginLimiter
 from app.routes import api, pages
 from app.routes import boards as board_pages
 from app.security import SecurityMiddleware
@@ -83,6 +84,7 @@ def create_app(
         clock=clock,
         boards=boards,
         pages=PageCache(),
+        login_limiter=LoginLimiter(settings.redis_url or "memory://"),
         live=live,
     )
     return app

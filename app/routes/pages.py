@@ -176,6 +176,22 @@ async def login_submit(request: Request) -> Response:
     target = _safe_next(str(form.get("next", "/")))
     now = st.clock()
 
+    address = request.client.host if request.client else "unknown"
+    wait = st.login_limiter.wait_seconds(email, address)
+    if wait:
+        context = await base_context(request)
+        context["csrf_token"] = await csrf_token_for(request)
+        context.update(
+            {
+                "error": f"Too many login attempts. Wait {wait} seconds and try again.",
+                "email": email,
+                "next": target,
+            }
+        )
+        response = render(request, "login.html", context, status_code=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+
     def attempt() -> str | None:
         with st.db.write() as s:
             user = authenticate(s, email, password)

@@ -197,3 +197,83 @@ async def test_hostile_names_are_escaped_on_the_home_page(
         page = await c.get("/?participant=R00000")
     assert payload not in page.text
     assert payload.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;") in page.text
+
+
+async def test_login_is_rate_limited_per_account_with_the_same_answer_for_unknown_emails(
+    sqlite_db: Database,
+) -> None:
+    make_world(sqlite_db)
+    people(sqlite_db)
+    async with client_for(sqlite_db) as c:
+        token = csrf_of(await c.get("/login"))
+
+        async def attempt(email: str, password: str = "wrong-password!") -> httpx.Response:
+            return await c.post(
+                "/login", data={"email": email, "password": password, "csrf_token": token}
+            )
+
+        answers = [await attempt("rep@example.com") for _ in range(5)]
+        limited = await attempt("rep@example.com", PASSWORD)  # even the right password waits
+        unknown = [await attempt("nobody@example.com") for _ in range(6)]
+        other = await attempt("admin@example.com", PASSWORD)  # another account is not blocked
+    assert [a.status_code for a in answers] == [400] * 5
+    assert limited.status_code == 429 and "Too many login attempts" in limited.text
+    assert int(limited.headers["Retry-After"]) > 0
+    assert [u.status_code for u in unknown] == [400] * 5 + [429]
+    assert other.status_code == 303
+
+
+async def test_login_is_rate_limited_per_address(sqlite_db: Database) -> None:
+    make_world(sqlite_db)
+    async with client_for(sqlite_db) as c:
+        token = csrf_of(await c.get("/login"))
+        statuses = [
+            (
+                await c.post(
+                    "/login",
+                    data={"email": f"u{i}@example.com", "password": "x" * 12, "csrf_token": token},
+                )
+            ).status_code
+            for i in range(31)
+        ]
+    assert statuses[:30] == [400] * 30 and statuses[30] == 429
+
+
+async def test_a_session_cookie_stops_working_when_the_user_is_disabled(
+    sqlite_db: Database,
+) -> None:
+    from datetime import UTC, datetime
+
+    from app.accounts import disable_user
+    from app.models import User
+
+    make_world(sqlite_db)
+    people(sqlite_db)
+    async with client_for(sqlite_db) as c:
+        await log_in(c, "rep@example.com")
+        assert "Budi Santoso" in (await c.get("/")).text
+        with sqlite_db.write() as s:
+            user = s.execute(sa.select(User).where(User.email == "rep@example.com")).scalar_one()
+            disable_user(s, user, datetime.now(UTC))
+        assert "Budi Santoso" not in (await c.get("/")).text
+
+
+async def test_changing_the_password_ends_every_session(sqlite_db: Database) -> None:
+    from datetime import UTC, datetime
+
+    from app.accounts import authenticate, change_password
+    from app.models import User
+
+    make_world(sqlite_db)
+    people(sqlite_db)
+    async with client_for(sqlite_db) as phone, client_for(sqlite_db) as laptop:
+        await log_in(phone, "rep@example.com")
+        await log_in(laptop, "rep@example.com")
+        with sqlite_db.write() as s:
+            user = s.execute(sa.select(User).where(User.email == "rep@example.com")).scalar_one()
+            change_password(s, user, "a brand new passphrase", datetime.now(UTC))
+        assert "Budi Santoso" not in (await phone.get("/")).text
+        assert "Budi Santoso" not in (await laptop.get("/")).text
+    with sqlite_db.write() as s:
+        assert authenticate(s, "rep@example.com", PASSWORD) is None
+        assert authenticate(s, "rep@example.com", "a brand new passphrase") is not None
