@@ -263,3 +263,41 @@ class TvLink(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Claim(SQLModel, table=True):
+    """A sale a rep says they made. It counts only once a manager of the partner's region (or a
+    program admin) approves it: approval posts it through ingestion like any other sale."""
+
+    __table_args__ = (sa.Index("ix_claim_program_status", "program_id", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: int = Field(foreign_key="program.id")
+    rep_id: int = Field(foreign_key="rep.id", index=True)
+    partner_id: int = Field(foreign_key="partner.id")
+    submitted_by: int = Field(foreign_key="user_account.id")
+    invoice: str = Field(max_length=80)
+    # The normalised invoice line (game.events.invoice_line_key): how duplicates are found.
+    line_key: str = Field(max_length=200, index=True)
+    sku: str = Field(max_length=40)
+    units: int
+    amount_minor: int = Field(sa_type=sa.BigInteger)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    photo_path: str | None = Field(default=None, max_length=80)  # a file name in data/claims
+    status: str = Field(default="pending", max_length=16)  # pending | approved | rejected
+    submitted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_by: int | None = Field(default=None, foreign_key="user_account.id")
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reason: str = Field(default="", max_length=500)
+    event_external_id: str | None = Field(default=None, max_length=128)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who decided what, when. Append-only like the ledger (the migration's triggers)."""
+
+    __tablename__ = "audit_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    actor_user_id: int | None = Field(default=None, foreign_key="user_account.id")
+    action: str = Field(max_length=40)
+    subject: str = Field(max_length=80, index=True)  # e.g. "claim:12"
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
