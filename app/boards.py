@@ -7,6 +7,7 @@ route → ``Leaderboards.view`` → ranking backend (in-process index or Redis) 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ from game.boards import (
 )
 from game.periods import parse_period_key, period_starting, previous_period
 from game.ranking import Row, Standing
+
+log = logging.getLogger(__name__)
 
 KIND = {Audience.REPS: "rep", Audience.PARTNERS: "partner"}
 # A view looks at the ledger at most this often (seconds): boards lag a write made by another
@@ -282,7 +285,13 @@ class Leaderboards:
             state.checked = time.monotonic()
             changed, newest = self._changed_since(program.id, state.watermark)  # type: ignore[arg-type]
             if changed:
-                self._advance(program, changed)
+                try:
+                    self._advance(program, changed)
+                except redis.RedisError:
+                    # Redis is away: keep the watermark, so these entries are folded in once it
+                    # is back; meanwhile views read a board built from the store (see view).
+                    log.warning("boards: Redis unavailable, %d changes wait", len(changed))
+                    return 0
             seen = newest - state.watermark
             state.watermark = newest
         return seen
@@ -321,6 +330,15 @@ class Leaderboards:
 
     # reading -----------------------------------------------------------------------------------
 
+    def settle(self, program: Program) -> None:
+        """``catch_up`` after a commit, for writers: the write is already stored, so a board
+        backend that is down (Redis gone) must not turn it into an error. The watermark has
+        not moved, so the next catch-up folds the entries in."""
+        try:
+            self.catch_up(program)
+        except Exception:
+            log.exception("boards could not catch up after a write; they will on the next view")
+
     def version(self, program: Program) -> int:
         """A number that changes whenever any board of the program may have changed (the
         newest ledger entry folded in): a cache key for anything derived from the boards."""
@@ -353,15 +371,14 @@ class Leaderboards:
     ) -> BoardView:
         self.catch_up(program, self.view_max_age)
         board = self.board_id(program.id, spec)  # type: ignore[arg-type]
-        self._ensure_built(program, board)
-        top = self.backend.top(board, limit)
-        size = self.backend.count(board)
-        mine = self.backend.standing(board, you) if you is not None else None
-        window = (
-            self.backend.around(board, you, around)
-            if you is not None and mine is not None and mine.position >= limit
-            else []
-        )
+        try:
+            self._ensure_built(program, board)
+            top, size, mine, window = _query(self.backend, board, you, limit, around)
+        except redis.RedisError:
+            # Degraded, never down: with Redis away, rank this one view from the store.
+            log.warning("boards: Redis unavailable, ranking %s from the store", board)
+            alone = InProcessRanking(self._load, max_boards=1)
+            top, size, mine, window = _query(alone, board, you, limit, around)
         shown = top + window
         with self.db.session() as s:
             labels = labels_of(s, spec.audience, {st.participant_id for st in shown})
@@ -379,8 +396,27 @@ class Leaderboards:
     ) -> Standing | None:
         self.catch_up(program, self.view_max_age)
         board = self.board_id(program.id, spec)  # type: ignore[arg-type]
-        self._ensure_built(program, board)
-        return self.backend.standing(board, participant_id)
+        try:
+            self._ensure_built(program, board)
+            return self.backend.standing(board, participant_id)
+        except redis.RedisError:
+            log.warning("boards: Redis unavailable, ranking %s from the store", board)
+            return InProcessRanking(self._load, max_boards=1).standing(board, participant_id)
+
+
+def _query(
+    backend: RankingBackend, board: str, you: int | None, limit: int, around: int
+) -> tuple[list[Standing], int, Standing | None, list[Standing]]:
+    """Top rows, board size, your standing and the window around you (when not in the top)."""
+    top = backend.top(board, limit)
+    size = backend.count(board)
+    mine = backend.standing(board, you) if you is not None else None
+    window = (
+        backend.around(board, you, around)
+        if you is not None and mine is not None and mine.position >= limit
+        else []
+    )
+    return top, size, mine, window
 
 
 def _row(st: Standing, labels: dict[int, tuple[str, str, str]], you: int | None) -> BoardRow:

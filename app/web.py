@@ -23,7 +23,7 @@ from app.live import LiveHub, live_boards
 from app.models import utcnow
 from app.pagecache import PageCache
 from app.ratelimit import LoginLimiter
-from app.routes import api, pages
+from app.routes import api, claims, pages
 from app.routes import boards as board_pages
 from app.security import SecurityMiddleware
 from app.settings import Settings, get_settings
@@ -68,6 +68,7 @@ def create_app(
             *board_pages.routes,
             WebSocketRoute("/ws/boards", live_boards),
             *api.routes,
+            *claims.routes,
             *pages.routes,
             Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
         ],

@@ -97,7 +97,7 @@ async def post_events(request: Request) -> JSONResponse:
         )
     report = await run_in_threadpool(ingest_events, st.db, program, key.source, events, st.clock())
     if report.accepted:  # move the boards now rather than at the next view
-        await run_in_threadpool(st.boards.catch_up, program)
+        await run_in_threadpool(st.boards.settle, program)
     if report.rejected and not report.accepted and not report.duplicates:
         status = 422
     elif report.rejected:

@@ -1,0 +1,526 @@
+"""Live boards over websockets: a board page or TV screen subscribes and the server pushes the
+board's block whenever the board moves.
+
+``Leaderboards`` calls ``LiveHub.boards_changed`` with the ids of the boards an advance moved.
+The hub renders each watched *feed* once per change (not once per connection) and queues the
+HTML on every subscriber of that feed; htmx's ws extension swaps it in by its id (an
+out-of-band swap). A feed is what one rendering serves: a TV link, or a board as seen by one
+viewer (``you`` and the language change the rows), so every anonymous viewer and every TV of a
+board share one rendering.
+
+With ``REDIS_URL`` the hub also publishes the changed board ids on a pub/sub channel: every
+app process re-renders for its own subscribers. Redis is never in the request path: ids are
+handed to a background task, which reconnects with backoff and jitter while Redis is down;
+meanwhile pushes from other processes pause and pushes of this process's own writes go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import secrets
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from jinja2_fragments import render_block
+from redis.exceptions import RedisError
+from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from app import formatting
+from app.accounts import Login, resume_session
+from app.boards import Leaderboards
+from app.context import SESSION_COOKIE, AppState
+from app.models import Program
+from app.programs import current_program
+from app.routes import boards as pages
+from app.routes.boards import _live_link
+from app.routes.pages import language_of
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "podium:live:boards"
+QUEUE_SIZE = 32  # pushes a slow client may lag behind before it is dropped (it resyncs)
+RECHECK_SECONDS = 4.0  # how long a revoked session or TV link may keep its socket
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # Redis reconnect delays (seconds, before jitter)
+
+# Close codes. htmx's ws extension reconnects (with backoff) after 1012 and 1013 only, so a
+# refused or revoked socket stays closed while a dropped one comes back and resyncs.
+POLICY_VIOLATION = 1008
+SERVICE_RESTART = 1012
+TRY_AGAIN_LATER = 1013
+
+Render = Callable[[], str | None]  # blocking; None when the feed is gone (a revoked TV link)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open socket: a bounded queue of fragments and how it must end, once decided."""
+
+    feed: Hashable
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    close_code: int = TRY_AGAIN_LATER
+    primed: bool = False  # has been sent its first board; from then on it gets every change
+
+    def offer(self, html: str) -> None:
+        try:
+            self.queue.put_nowait(html)
+        except asyncio.QueueFull:
+            # Too far behind: dropping it costs one reconnect and one render; waiting for it
+            # would hold fragments in memory for a client that may never read them.
+            self.end(TRY_AGAIN_LATER)
+
+    def end(self, code: int) -> None:
+        if not self.ended.is_set():
+            self.close_code = code
+            self.ended.set()
+
+
+@dataclass(eq=False)
+class _Feed:
+    board: str
+    render: Render
+    subscribers: set[Subscriber] = field(default_factory=set)
+    last: str | None = None  # the newest fragment sent: an unchanged rendering is not re-sent
+    started: int = 0  # renderings begun (a ticket per rendering)
+    applied: int = 0  # the ticket of the rendering ``last`` came from
+
+
+class LiveHub:
+    """Who watches which board, and pushing each board's new rendering to them."""
+
+    def __init__(self, redis_url: str = "", channel: str = CHANNEL) -> None:
+        self.redis_url = redis_url
+        self.channel = channel
+        self.redis_connected = False
+        self.closing = asyncio.Event()
+        self._feeds: dict[Hashable, _Feed] = {}
+        self._dirty: set[str] = set()
+        self._flushing: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._outbox: asyncio.Queue[list[str]] = asyncio.Queue(1000)
+        self._redis_task: asyncio.Task[None] | None = None
+        self._origin = secrets.token_hex(8)  # this process, so it skips its own messages
+        self._boards: Leaderboards | None = None
+        self._lost = False  # changes were dropped from a full outbox
+        self._unsent: list[str] | None = None
+
+    # lifecycle ---------------------------------------------------------------------------------
+
+    def attach(self, boards: Leaderboards) -> None:
+        self._boards = boards
+        boards.on_change.append(self.boards_changed)
+
+    async def start(self) -> None:
+        """Called from the app's lifespan, on its event loop."""
+        self._loop = asyncio.get_running_loop()
+        await run_in_threadpool(self._start_watermarks)
+        if self.redis_url:
+            self._redis_task = asyncio.create_task(self._redis_forever())
+
+    def _start_watermarks(self) -> None:
+        # Leaderboards starts a program's watermark at its first use, *after* the write that
+        # caused it: the first sale a fresh process takes would move no board and announce
+        # nothing to the other processes. Starting them now makes every later write count.
+        if self._boards is None:
+            return
+        try:
+            with self._boards.db.session() as s:
+                programs = list(s.exec(select(Program)).all())
+            for program in programs:
+                self._boards.catch_up(program)
+        except Exception:  # e.g. a database not migrated yet: pages will say so, not startup
+            log.exception("live boards: could not read the programs at startup")
+
+    async def stop(self) -> None:
+        self.closing.set()
+        for feed in self._feeds.values():
+            for sub in feed.subscribers:
+                sub.end(SERVICE_RESTART)
+        for task in (self._redis_task, self._flushing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    # subscribing -------------------------------------------------------------------------------
+
+    async def subscribe(self, key: Hashable, board: str, render: Render) -> Subscriber:
+        """Join ``key``'s feed; the current rendering is queued at once, so a client that
+        reconnects after missing pushes is in sync again."""
+        self._loop = self._loop or asyncio.get_running_loop()
+        feed = self._feeds.get(key)
+        if feed is None:
+            feed = self._feeds[key] = _Feed(board, render)
+        sub = Subscriber(key)
+        feed.subscribers.add(sub)  # not primed yet: broadcasts skip it until it has a board
+        html = await self._render(feed)
+        if html is None:
+            sub.end(POLICY_VIOLATION)
+        else:
+            assert feed.last is not None
+            sub.offer(feed.last)  # ours, or a newer one that finished first
+            sub.primed = True
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        feed = self._feeds.get(sub.feed)
+        if feed is None:
+            return
+        feed.subscribers.discard(sub)
+        if not feed.subscribers:
+            del self._feeds[sub.feed]
+
+    def watched(self) -> set[str]:
+        return {feed.board for feed in self._feeds.values()}
+
+    # changes -----------------------------------------------------------------------------------
+
+    def boards_changed(self, program: Program, boards: set[str]) -> None:
+        """``Leaderboards.on_change`` listener: runs on whichever thread advanced the boards,
+        so it only hands the ids to the event loop (never blocks, never raises)."""
+        loop = self._loop
+        if loop is None or self.closing.is_set():
+            return
+        ids = frozenset(boards)
+        with contextlib.suppress(RuntimeError):  # the loop has closed (shutdown)
+            loop.call_soon_threadsafe(self._changed_here, ids)
+
+    def _changed_here(self, boards: frozenset[str]) -> None:
+        self._mark_dirty(boards)
+        if not self.redis_url:
+            return
+        # Queued even while Redis is unreachable: the other processes may well be connected
+        # and have no other way to learn about this process's writes once it is back.
+        try:
+            self._outbox.put_nowait(sorted(boards))
+        except asyncio.QueueFull:
+            self._lost = True  # too many to keep: ask everyone to refresh everything instead
+
+    def _mark_dirty(self, boards: frozenset[str] | set[str]) -> None:
+        hit = self.watched() & boards
+        if not hit:
+            return
+        self._dirty |= hit
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        # Changes arriving while a round renders are gathered into the next round: a burst of
+        # sales costs a few renders, not one per sale.
+        while self._dirty and not self.closing.is_set():
+            boards, self._dirty = self._dirty, set()
+            feeds = [f for f in list(self._feeds.values()) if f.board in boards]
+            await asyncio.gather(*(self._refresh(feed) for feed in feeds))
+
+    async def _refresh(self, feed: _Feed) -> None:
+        try:
+            html = await self._render(feed)
+        except Exception:  # one broken board must not stop the others' pushes
+            log.exception("rendering a live board failed")
+            return
+        if html is None:
+            for sub in list(feed.subscribers):
+                sub.end(POLICY_VIOLATION)
+
+    async def _render(self, feed: _Feed) -> str | None:
+        """Render the feed and, when this is the newest rendering so far and it differs from
+        what was sent, send it to the feed's primed subscribers. Renderings run concurrently
+        (a change while a client subscribes), so one that started earlier but finished later
+        is dropped: it must never replace a newer board."""
+        feed.started += 1
+        ticket = feed.started
+        html = await run_in_threadpool(feed.render)
+        if html is None or ticket <= feed.applied:
+            return html
+        feed.applied = ticket
+        if html != feed.last:
+            feed.last = html
+            for sub in list(feed.subscribers):
+                if sub.primed:
+                    sub.offer(html)
+        return html
+
+    # Redis fan-out -----------------------------------------------------------------------------
+
+    async def _redis_forever(self) -> None:
+        delay = BACKOFF_FIRST
+        while not self.closing.is_set():
+            client = aioredis.Redis.from_url(
+                self.redis_url, socket_connect_timeout=2, health_check_interval=10
+            )
+            try:
+                pubsub = client.pubsub()
+                await pubsub.subscribe(self.channel)
+                self.redis_connected = True
+                delay = BACKOFF_FIRST
+                log.info("live boards: Redis fan-out connected")
+                # Changes made elsewhere while we were cut off were never announced: refresh
+                # every watched board (unchanged renderings are not re-sent).
+                self._mark_dirty(self.watched())
+                await _first_to_end(self._publish(client), self._listen(pubsub))
+            except (RedisError, OSError) as exc:
+                log.warning("live boards: Redis unavailable (%s); retrying in %.1fs", exc, delay)
+            finally:
+                self.redis_connected = False
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+            # Full jitter, so a fleet of processes does not reconnect in lockstep.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closing.wait(), delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _publish(self, client: aioredis.Redis) -> None:
+        while True:
+            if self._lost:
+                await client.publish(self.channel, json.dumps({"o": self._origin, "b": ["*"]}))
+                self._lost = False
+            # Kept aside until sent: a publish that fails is retried after the reconnect.
+            if self._unsent is None:
+                self._unsent = await self._outbox.get()
+            message = {"o": self._origin, "b": self._unsent}
+            await client.publish(self.channel, json.dumps(message))
+            self._unsent = None
+
+    async def _listen(self, pubsub: Any) -> None:
+        async for message in pubsub.listen():
+            if message.get("type") != "message":
+                continue
+            try:
+                data = json.loads(message["data"])
+                origin, boards = data["o"], {str(b) for b in data["b"]}
+            except (ValueError, KeyError, TypeError):
+                log.warning("live boards: ignoring a malformed message")
+                continue
+            if origin == self._origin:  # our own changes were pushed when they happened
+                continue
+            self._mark_dirty(self.watched() if "*" in boards else boards)
+
+
+async def _first_to_end(*jobs: Any) -> None:
+    """Run coroutines until one ends (or fails); cancel the rest; re-raise its error."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error
+
+
+# -- the websocket endpoint ---------------------------------------------------------------------
+
+
+def same_origin(conn: HTTPConnection, base_url: str) -> bool:
+    """A browser always sends Origin on a websocket; it must be this site's (the Host the
+    client reached, or the configured public URL). Blocks cross-site websocket hijacking:
+    cookies ride along on a socket opened from any page."""
+    origin = conn.headers.get("origin", "")
+    if not origin:
+        return False
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https"):
+        return False
+    host = conn.headers.get("host", "")
+    if host and parts.netloc.lower() == host.lower():
+        return True
+    base = urlsplit(base_url)
+    return (parts.scheme, parts.netloc.lower()) == (base.scheme, base.netloc.lower())
+
+
+def _state(conn: HTTPConnection) -> AppState:
+    state: AppState = conn.app.state.podium
+    return state
+
+
+def _login(st: AppState, token: str | None) -> Login | None:
+    if not token:
+        return None
+    with st.db.session() as s:
+        return resume_session(s, token, st.clock())
+
+
+async def live_boards(websocket: WebSocket) -> None:
+    """``/ws/boards?period=&audience=&scope=&metric=`` (a board page) or ``?tv=TOKEN``."""
+    st = _state(websocket)
+    hub = st.live
+    # Accept first so the refusal can carry a close code a client can act on (1008 = do not
+    # retry); nothing is sent before the checks pass.
+    await websocket.accept()
+    if not same_origin(websocket, st.settings.base_url):
+        await websocket.close(POLICY_VIOLATION, "cross-origin websocket refused")
+        return
+    if hub.closing.is_set():
+        await websocket.close(SERVICE_RESTART)
+        return
+    params = websocket.query_params
+    token = params.get("tv", "")
+    session_token = websocket.cookies.get(SESSION_COOKIE)
+    login = None
+    if token:
+        lang = language_of(websocket, None)
+
+        def tv_fragment() -> str | None:
+            context = pages.tv_context(st, token, lang, st.clock())
+            if context is None:
+                return None
+            return render_block(st.templates.env, "tv.html", "tv_board", oob=True, **context)
+
+        def tv_board() -> tuple[Hashable, str] | None:
+            context = pages.tv_context(st, token, lang, st.clock())
+            if context is None:
+                return None
+            program: Program = context["program"]
+            assert program.id is not None
+            return ("tv", pages.token_hash(token), lang), st.boards.board_id(
+                program.id, context["spec"]
+            )
+
+        found = await run_in_threadpool(tv_board)
+        render: Render = tv_fragment
+
+        def still_allowed() -> bool:
+            return _tv_live(st, token)
+    else:
+        login = await run_in_threadpool(_login, st, session_token)
+        lang = language_of(websocket, login)
+        wanted = {k: params.get(k, "") for k in ("period", "audience", "scope", "metric")}
+        now = st.clock()
+
+        def board() -> tuple[Hashable, str] | None:
+            # The same validation as the page: an invalid board gets no socket.
+            with st.db.session() as s:
+                program = current_program(s)
+                if program is None or program.id is None:
+                    return None
+                try:
+                    spec = pages.parse_board(
+                        s,
+                        program,
+                        pages.program_periods(program, now),
+                        pages.places_of(s),
+                        **wanted,
+                    )
+                except ValueError:
+                    return None
+            you = pages.you_on(login, spec.audience)
+            canonical = {
+                "period": spec.period_key,
+                "audience": spec.audience.value,
+                "scope": str(spec.scope),
+                "metric": spec.metric.value,
+            }
+            wanted.update(canonical)  # the socket keeps the board it opened on
+            board_id = st.boards.board_id(program.id, spec)
+            return ("board", board_id, you, lang), board_id
+
+        def board_fragment() -> str | None:
+            context = pages.board_context(st, login, lang, wanted, st.clock())
+            if context.get("program") is None or context.get("error"):
+                return None
+            context["fmt_number"] = lambda v: _number(v, lang)
+            return render_block(st.templates.env, "boards.html", "board", oob=True, **context)
+
+        found = await run_in_threadpool(board)
+        render = board_fragment
+
+        def still_allowed() -> bool:
+            # Anonymous viewers have nothing to revoke; a logged-in one's session must live.
+            return login is None or _login(st, session_token) is not None
+
+    if found is None:
+        await websocket.close(POLICY_VIOLATION, "no such board, or this link is not active")
+        return
+    key, board_id = found
+    try:
+        sub = await hub.subscribe(key, board_id, render)
+    except Exception:
+        log.exception("live boards: the first rendering failed")
+        await websocket.close(1011)  # internal error; the page still has its own board
+        return
+    try:
+        code = await _serve(websocket, sub, hub, still_allowed)
+    finally:
+        hub.unsubscribe(sub)
+    if code is not None:
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await websocket.close(code)
+
+
+def _number(value: int, lang: str) -> str:
+    return formatting.number(value, lang)
+
+
+def _tv_live(st: AppState, token: str) -> bool:
+    with st.db.session() as s:
+        return _live_link(s, token) is not None
+
+
+async def _serve(
+    websocket: WebSocket, sub: Subscriber, hub: LiveHub, still_allowed: Callable[[], bool]
+) -> int | None:
+    """Pump fragments until the client leaves (None) or the socket must close (its code)."""
+
+    async def pump() -> None:
+        while True:
+            await websocket.send_text(await sub.queue.get())
+
+    async def drain() -> None:
+        # The page sends nothing; reading is how a closed client is noticed.
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+    async def recheck() -> None:
+        # A revoked session or TV link must not keep watching: looked up again every few
+        # seconds on every process (a revocation is a database write, seen by all).
+        while True:
+            await asyncio.sleep(RECHECK_SECONDS)
+            if not await run_in_threadpool(still_allowed):
+                sub.end(POLICY_VIOLATION)
+                return
+
+    async def ended() -> None:
+        await sub.ended.wait()
+
+    async def closing() -> None:
+        await hub.closing.wait()
+        sub.end(SERVICE_RESTART)
+
+    tasks = {
+        name: asyncio.ensure_future(job)
+        for name, job in (
+            ("pump", pump()),
+            ("drain", drain()),
+            ("recheck", recheck()),
+            ("ended", ended()),
+            ("closing", closing()),
+        )
+    }
+    try:
+        done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    if tasks["drain"] in done or tasks["pump"] in done:
+        # Gone, or sending failed (the client is gone too).
+        with contextlib.suppress(WebSocketDisconnect, Exception):
+            for task in done:
+                task.result()
+        return None
+    return sub.close_code if sub.ended.is_set() else TRY_AGAIN_LATER
