@@ -9,7 +9,6 @@ import zlib
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import sqlalchemy as sa
 from PIL import Image
@@ -34,6 +33,7 @@ from app.programs import current_program
 from tests.app.conftest import NOW, client_for
 from tests.app.test_pages import PASSWORD, csrf_of, log_in
 from tests.factories import make_world, sale
+from tests.raw import assert_postgres_refuses
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -262,19 +262,12 @@ def test_postgres_refuses_update_delete_and_truncate_of_audit_entries(
     postgres_db: Database,
 ) -> None:
     _decide_two(postgres_db)
-    dsn = (
-        sa.make_url(postgres_db.url)
-        .set(drivername="postgresql")
-        .render_as_string(hide_password=False)
+    statements = (
+        "UPDATE audit_entry SET actor_user_id = NULL",
+        "DELETE FROM audit_entry",
+        "TRUNCATE audit_entry",
     )
-    with psycopg.connect(dsn, autocommit=True) as raw:
-        for statement in (
-            "UPDATE audit_entry SET actor_user_id = NULL",
-            "DELETE FROM audit_entry",
-            "TRUNCATE audit_entry",
-        ):
-            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
-                raw.execute(statement)
+    with assert_postgres_refuses(postgres_db, statements, match="append-only") as raw:
         assert raw.execute("SELECT count(*) FROM audit_entry").fetchone() == (4,)
 
 

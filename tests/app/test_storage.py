@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-import psycopg
 import pytest
-import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -16,6 +14,7 @@ from app.ingest import ingest_events
 from app.programs import current_program
 from tests.app.conftest import NOW
 from tests.factories import make_world, sale
+from tests.raw import assert_postgres_refuses
 
 
 def test_migrations_and_models_agree(any_db: Database) -> None:
@@ -53,19 +52,12 @@ def test_postgres_refuses_update_delete_and_truncate_of_ledger_entries(
     postgres_db: Database,
 ) -> None:
     _one_entry(postgres_db)
-    dsn = (
-        sa.make_url(postgres_db.url)
-        .set(drivername="postgresql")
-        .render_as_string(hide_password=False)
+    statements = (
+        "UPDATE ledger_entry SET points = 999999",
+        "DELETE FROM ledger_entry",
+        "TRUNCATE ledger_entry CASCADE",
     )
-    with psycopg.connect(dsn, autocommit=True) as raw:
-        for statement in (
-            "UPDATE ledger_entry SET points = 999999",
-            "DELETE FROM ledger_entry",
-            "TRUNCATE ledger_entry CASCADE",
-        ):
-            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
-                raw.execute(statement)
+    with assert_postgres_refuses(postgres_db, statements, match="append-only") as raw:
         assert raw.execute("SELECT points FROM ledger_entry").fetchall() == [(10,)]
 
 
