@@ -40,6 +40,9 @@ KIND = {Audience.REPS: "rep", Audience.PARTNERS: "partner"}
 # A view looks at the ledger at most this often (seconds): boards lag a write made by another
 # process by at most this much; a write made by this process is folded in at its commit.
 VIEW_MAX_AGE = 0.1
+# Personal alerts look at most this many participants behind a mover's new place: one sale
+# that jumps a rep past thousands must not fan out thousands of toasts (the board shows it).
+MAX_PASSED = 50
 AUDIENCE = {"rep": Audience.REPS, "partner": Audience.PARTNERS}
 
 
@@ -147,10 +150,23 @@ class BoardView:
     you: BoardRow | None
 
 
+@dataclass(frozen=True)
+class BoardMoves:
+    """One change of a board seen from its movers (for personal alerts): their standings
+    before and after, and the current standings of those they may have passed."""
+
+    board: str
+    spec: BoardSpec
+    before: dict[int, Standing | None]
+    after: dict[int, Standing]
+    passed: list[Standing]
+
+
 @dataclass
 class _Program:
     program: Program
     watermark: int = 0  # every ledger entry up to this id is folded into the held boards
+    announced: int = 0  # changes up to this entry were announced though Redis was away
     checked: float = 0.0  # when the ledger was last looked at (monotonic seconds)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -186,6 +202,10 @@ class Leaderboards:
         # Called with the ids of the boards an advance may have moved (live pushes listen
         # here). Called from whichever thread advanced; a listener must not block or raise.
         self.on_change: list[Callable[[Program, set[str]], None]] = []
+        # Personal alerts: the everyone board of reps for these metrics reports its movers.
+        # Same rules as ``on_change`` (any thread; must not block or raise).
+        self.on_moves: list[Callable[[Program, list[BoardMoves]], None]] = []
+        self.moves_metrics: Callable[[Program], set[Metric]] = lambda program: {Metric.POINTS}
 
     # naming ------------------------------------------------------------------------------------
 
@@ -286,8 +306,9 @@ class Leaderboards:
             changed, newest = self._changed_since(program.id, state.watermark)  # type: ignore[arg-type]
             if changed:
                 try:
-                    self._advance(program, changed)
+                    self._advance(program, changed, announce_failure=newest > state.announced)
                 except redis.RedisError:
+                    state.announced = max(state.announced, newest)
                     # Redis is away: keep the watermark, so these entries are folded in once it
                     # is back; meanwhile views read a board built from the store (see view).
                     log.warning("boards: Redis unavailable, %d changes wait", len(changed))
@@ -297,13 +318,19 @@ class Leaderboards:
         return seen
 
     def _advance(
-        self, program: Program, changed: set[tuple[str, str, int]], only: str | None = None
+        self,
+        program: Program,
+        changed: set[tuple[str, str, int]],
+        only: str | None = None,
+        announce_failure: bool = False,
     ) -> None:
         if not changed:
             return
         with self.db.session() as s:
             facts = _facts(s, program, changed)
         moves = []
+        tracked: dict[str, tuple[BoardSpec, set[int]]] = {}
+        metrics = self.moves_metrics(program) if self.on_moves else set()
         for (period_key, kind, pid), (totals, places, target, baseline) in facts.items():
             audience = AUDIENCE[kind]
             for scope in places:
@@ -318,8 +345,26 @@ class Leaderboards:
                     valued = board_value(metric, totals, target, baseline)
                     if valued is not None:
                         moves.append((board, pid, valued[0], valued[1]))
+                        if (
+                            metric in metrics
+                            and scope.kind == ScopeKind.EVERYONE
+                            and audience == Audience.REPS
+                            and period_key != ALL_TIME
+                        ):
+                            spec = BoardSpec(audience, scope, metric, period_key)
+                            tracked.setdefault(board, (spec, set()))[1].add(pid)
+        before = self._standings_before(tracked)
         if self.redis is not None:
-            self.redis.advance_many(moves)
+            try:
+                self.redis.advance_many(moves)
+            except redis.RedisError:
+                # Views rank from the store meanwhile, so live pages can still show this
+                # write: announce it (once, ``announce_failure``: a re-render's own catch-up
+                # fails the same way and must not announce it again, in a loop).
+                if moves and announce_failure:
+                    for listener in self.on_change:
+                        listener(program, {move[0] for move in moves})
+                raise
         else:
             for board, pid, value, seq in moves:
                 self.backend.advance(board, pid, value, seq)
@@ -327,6 +372,58 @@ class Leaderboards:
             boards = {move[0] for move in moves}
             for listener in self.on_change:
                 listener(program, boards)
+        if before:
+            seen = self._moves_after(tracked, before)
+            if seen:
+                for moves_listener in self.on_moves:
+                    moves_listener(program, seen)
+
+    def _standings_before(
+        self, tracked: dict[str, tuple[BoardSpec, set[int]]]
+    ) -> dict[str, dict[int, Standing | None]]:
+        """The movers' standings before an advance, on the tracked boards already held: a
+        board built now would be built from totals that already include the change."""
+        out: dict[str, dict[int, Standing | None]] = {}
+        for board, (_spec, pids) in tracked.items():
+            try:
+                if self.redis is not None:
+                    if not self.redis.is_built(board):
+                        continue
+                elif not isinstance(self.backend, InProcessRanking) or (
+                    board not in self.backend.held()
+                ):
+                    continue
+                out[board] = {pid: self.backend.standing(board, pid) for pid in pids}
+            except Exception as exc:  # alerts are a nicety: never in the way of the boards
+                # A warning, not a traceback: while Redis is away this happens on every write.
+                log.warning("boards: no standings for alerts (%s)", exc)
+        return out
+
+    def _moves_after(
+        self,
+        tracked: dict[str, tuple[BoardSpec, set[int]]],
+        before: dict[str, dict[int, Standing | None]],
+    ) -> list[BoardMoves]:
+        seen = []
+        for board, was in before.items():
+            try:
+                after: dict[int, Standing] = {}
+                passed: list[Standing] = []
+                for pid, old in was.items():
+                    now = self.backend.standing(board, pid)
+                    if now is None:
+                        continue
+                    after[pid] = now  # kept even when not moving up: a tier may be reached
+                    if old is not None and now.position >= old.position:
+                        continue  # did not move up: passed nobody
+                    # Those now just behind the mover, down to where it was.
+                    span = MAX_PASSED if old is None else old.position - now.position
+                    passed += self.backend.page(board, now.position + 1, min(span, MAX_PASSED))
+                if after:
+                    seen.append(BoardMoves(board, tracked[board][0], was, after, passed))
+            except Exception as exc:
+                log.warning("boards: no standings for alerts (%s)", exc)
+        return seen
 
     # reading -----------------------------------------------------------------------------------
 

@@ -22,28 +22,36 @@ import json
 import logging
 import random
 import secrets
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+import sqlalchemy as sa
 from jinja2_fragments import render_block
+from markupsafe import Markup
 from redis.exceptions import RedisError
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app import formatting
 from app.accounts import Login, resume_session
-from app.boards import Leaderboards
+from app.boards import BoardMoves, Leaderboards
 from app.context import SESSION_COOKIE, AppState
-from app.models import Program
-from app.programs import current_program
+from app.models import Partner, Program, Rep
+from app.programs import current_program, rules_of
 from app.routes import boards as pages
 from app.routes.boards import _live_link
-from app.routes.pages import language_of
+from app.routes.pages import home_board, home_context, language_of
+from game import alerts
+from game.alerts import Place
+from game.boards import Audience, BoardSpec, Metric, Scope, ScopeKind
+from game.ranking import Standing
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +78,7 @@ class Subscriber:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int = TRY_AGAIN_LATER
     primed: bool = False  # has been sent its first board; from then on it gets every change
+    rep_id: int | None = None  # the logged-in rep behind it: personal toasts go to it too
 
     def offer(self, html: str) -> None:
         try:
@@ -98,27 +107,46 @@ class _Feed:
 class LiveHub:
     """Who watches which board, and pushing each board's new rendering to them."""
 
-    def __init__(self, redis_url: str = "", channel: str = CHANNEL) -> None:
+    def __init__(
+        self,
+        redis_url: str = "",
+        channel: str = CHANNEL,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        alert_min_seconds: float = alerts.DEFAULT_MIN_SECONDS,
+    ) -> None:
         self.redis_url = redis_url
         self.channel = channel
+        self.clock = clock  # which period is "current" for alerts
+        self.alert_min_seconds = alert_min_seconds
+        self._reps: dict[int, set[Subscriber]] = {}  # rep id -> that rep's open sockets
+        self._told: dict[int, float] = {}  # rep id -> when last toasted (monotonic seconds)
+        self._alerting: set[asyncio.Task[None]] = set()  # held so they are not collected
         self.redis_connected = False
         self.closing = asyncio.Event()
         self._feeds: dict[Hashable, _Feed] = {}
         self._dirty: set[str] = set()
         self._flushing: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._outbox: asyncio.Queue[list[str]] = asyncio.Queue(1000)
+        # Messages for the other processes: {"b": board ids} or {"t": [[rep id, toast]]}.
+        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1000)
         self._redis_task: asyncio.Task[None] | None = None
         self._origin = secrets.token_hex(8)  # this process, so it skips its own messages
         self._boards: Leaderboards | None = None
         self._lost = False  # changes were dropped from a full outbox
-        self._unsent: list[str] | None = None
+        self._unsent: dict[str, Any] | None = None
 
     # lifecycle ---------------------------------------------------------------------------------
 
     def attach(self, boards: Leaderboards) -> None:
         self._boards = boards
         boards.on_change.append(self.boards_changed)
+        boards.on_moves.append(self.boards_moved)
+        # Movers are reported on the points board (overtakes) and on the board of the tier
+        # ladder's metric (tiers reached); units, points and revenue are metrics of both.
+        boards.moves_metrics = lambda program: {
+            Metric.POINTS,
+            Metric(rules_of(program).ladder.metric.value),
+        }
 
     async def start(self) -> None:
         """Called from the app's lifespan, on its event loop."""
@@ -154,15 +182,21 @@ class LiveHub:
 
     # subscribing -------------------------------------------------------------------------------
 
-    async def subscribe(self, key: Hashable, board: str, render: Render) -> Subscriber:
+    async def subscribe(
+        self, key: Hashable, board: str, render: Render, rep_id: int | None = None
+    ) -> Subscriber:
         """Join ``key``'s feed; the current rendering is queued at once, so a client that
         reconnects after missing pushes is in sync again."""
         self._loop = self._loop or asyncio.get_running_loop()
         feed = self._feeds.get(key)
         if feed is None:
             feed = self._feeds[key] = _Feed(board, render)
-        sub = Subscriber(key)
-        feed.subscribers.add(sub)  # not primed yet: broadcasts skip it until it has a board
+        sub = Subscriber(key, rep_id=rep_id)
+        feed.subscribers.add(sub)
+        if rep_id is not None:
+            self._reps.setdefault(rep_id, set()).add(
+                sub
+            )  # not primed yet: broadcasts skip it until it has a board
         html = await self._render(feed)
         if html is None:
             sub.end(POLICY_VIOLATION)
@@ -173,6 +207,11 @@ class LiveHub:
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
+        if sub.rep_id is not None:
+            mine = self._reps.get(sub.rep_id, set())
+            mine.discard(sub)
+            if not mine:
+                self._reps.pop(sub.rep_id, None)
         feed = self._feeds.get(sub.feed)
         if feed is None:
             return
@@ -202,7 +241,7 @@ class LiveHub:
         # Queued even while Redis is unreachable: the other processes may well be connected
         # and have no other way to learn about this process's writes once it is back.
         try:
-            self._outbox.put_nowait(sorted(boards))
+            self._outbox.put_nowait({"b": sorted(boards)})
         except asyncio.QueueFull:
             self._lost = True  # too many to keep: ask everyone to refresh everything instead
 
@@ -250,6 +289,84 @@ class LiveHub:
                     sub.offer(html)
         return html
 
+    # personal toasts ---------------------------------------------------------------------------
+
+    def boards_moved(self, program: Program, moves: list[BoardMoves]) -> None:
+        """``Leaderboards.on_moves`` listener: like ``boards_changed``, only hands over."""
+        loop = self._loop
+        if loop is None or self.closing.is_set():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._moved_here, program, moves)
+
+    def _moved_here(self, program: Program, moves: list[BoardMoves]) -> None:
+        task = asyncio.get_running_loop().create_task(self._alert(program, moves))
+        self._alerting.add(task)
+        task.add_done_callback(self._alerting.discard)
+
+    async def _alert(self, program: Program, moves: list[BoardMoves]) -> None:
+        """Decide once per change (in the process that made it) who is told what, then tell
+        this process's sockets and hand the toasts to the other processes."""
+        try:
+            found = await run_in_threadpool(self._decide, program, moves)
+        except Exception:  # a toast is a nicety: never let it break anything else
+            log.exception("live boards: deciding alerts failed")
+            return
+        # Throttled here, on the loop, where ``_told`` is only ever touched.
+        now = time.monotonic()
+        allowed = alerts.throttle(
+            (alert for alert, _ in found), self._told, now, self.alert_min_seconds
+        )
+        chosen = {a.recipient for a in allowed}
+        toasts = [(alert.recipient, text) for alert, text in found if alert.recipient in chosen]
+        for rep_id in chosen:
+            self._told[rep_id] = now
+        if not toasts:
+            return
+        self._deliver(toasts)
+        # Only while connected: a toast that arrives minutes late, after a Redis outage, is
+        # wrong ("you are now #4") rather than late; the boards themselves resync anyway.
+        if self.redis_url and self.redis_connected:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._outbox.put_nowait({"t": [[rep, text] for rep, text in toasts]})
+
+    def _decide(self, program: Program, moves: list[BoardMoves]) -> list[tuple[alerts.Alert, str]]:
+        """Blocking (a worker thread): the alerts of one change, with their sentences."""
+        rules = rules_of(program)
+        period = rules.period_of(self.clock()).key
+        current = [m for m in moves if m.spec.period_key == period]
+        ranked = next((m for m in current if m.spec.metric == Metric.POINTS), None)
+        if ranked is None:
+            return []
+        ladder_metric = Metric(rules.ladder.metric.value)
+        laddered = next((m for m in current if m.spec.metric == ladder_metric), None)
+        tier_values = (
+            {
+                pid: (was.value if was is not None else 0, laddered.after[pid].value)
+                for pid, was in laddered.before.items()
+                if pid in laddered.after
+            }
+            if laddered is not None
+            else None
+        )
+        found = alerts.decide(
+            {pid: _place(st) if st is not None else None for pid, st in ranked.before.items()},
+            {pid: _place(st) for pid, st in ranked.after.items()},
+            [_place(st) for st in ranked.passed],
+            rules.ladder,
+            tier_values,
+        )
+        # Only reps with a socket here or elsewhere could read it; the names are one query.
+        names = _names(self, {a.by for a in found if a.by is not None})
+        return [(alert, alerts.toast_text(alert, names)) for alert in found]
+
+    def _deliver(self, toasts: list[tuple[int, str]]) -> None:
+        for rep_id, text in toasts:
+            html = toast_html(text)
+            for sub in list(self._reps.get(rep_id, ())):
+                if sub.primed:
+                    sub.offer(html)
+
     # Redis fan-out -----------------------------------------------------------------------------
 
     async def _redis_forever(self) -> None:
@@ -287,7 +404,7 @@ class LiveHub:
             # Kept aside until sent: a publish that fails is retried after the reconnect.
             if self._unsent is None:
                 self._unsent = await self._outbox.get()
-            message = {"o": self._origin, "b": self._unsent}
+            message = {"o": self._origin, **self._unsent}
             await client.publish(self.channel, json.dumps(message))
             self._unsent = None
 
@@ -297,13 +414,59 @@ class LiveHub:
                 continue
             try:
                 data = json.loads(message["data"])
-                origin, boards = data["o"], {str(b) for b in data["b"]}
+                origin, boards = data["o"], {str(b) for b in data.get("b", [])}
+                toasts = [(int(rep), str(text)) for rep, text in data.get("t", [])]
             except (ValueError, KeyError, TypeError):
                 log.warning("live boards: ignoring a malformed message")
                 continue
             if origin == self._origin:  # our own changes were pushed when they happened
                 continue
-            self._mark_dirty(self.watched() if "*" in boards else boards)
+            if boards:
+                self._mark_dirty(self.watched() if "*" in boards else boards)
+            self._deliver(toasts)
+
+
+def toast_html(text: str) -> str:
+    """A toast as an out-of-band fragment appended to ``#toasts`` (the text is escaped)."""
+    return str(
+        Markup(
+            '<div id="toasts" hx-swap-oob="beforeend"><p class="toast" role="status">{}</p></div>'
+        ).format(text)
+    )
+
+
+def _warm_alert_boards(st: AppState, program: Program, now: datetime) -> None:
+    """Personal alerts compare a mover's standing before and after a change, which only a
+    board already held can tell (one built afterwards already holds the change): hold the
+    boards alerts are computed on while a rep who could be told is watching."""
+    rules = rules_of(program)
+    period = rules.period_of(now).key
+    for metric in {Metric.POINTS, Metric(rules.ladder.metric.value)}:
+        spec = BoardSpec(Audience.REPS, Scope(ScopeKind.EVERYONE), metric, period)
+        st.boards.standing_of(program, spec, 0)  # builds it; the answer does not matter
+
+
+def _place(st: Standing) -> Place:
+    return Place(st.participant_id, st.value, st.seq, st.rank)
+
+
+def _names(hub: LiveHub, rep_ids: set[int]) -> dict[int, tuple[str | None, str | None]]:
+    """(name, partner name) by rep id; None where the rep or partner chose anonymity."""
+    if not rep_ids or hub._boards is None:
+        return {}
+    with hub._boards.db.session() as s:
+        rows = s.execute(
+            sa.select(
+                col(Rep.id),
+                col(Rep.name),
+                col(Rep.anonymous),
+                col(Partner.name),
+                col(Partner.anonymous),
+            )
+            .join(Partner, col(Partner.id) == col(Rep.partner_id))
+            .where(col(Rep.id).in_(rep_ids))
+        ).all()
+    return {r[0]: (None if r[2] else r[1], None if r[4] else r[3]) for r in rows}
 
 
 async def _first_to_end(*jobs: Any) -> None:
@@ -398,6 +561,9 @@ async def live_boards(websocket: WebSocket) -> None:
         login = await run_in_threadpool(_login, st, session_token)
         lang = language_of(websocket, login)
         wanted = {k: params.get(k, "") for k in ("period", "audience", "scope", "metric")}
+        # The home page (a rep's dashboard) watches its board like a board page does, but is
+        # pushed its own blocks: the rep's card and the top-reps list.
+        home = params.get("view") == "home"
         now = st.clock()
 
         def board() -> tuple[Hashable, str] | None:
@@ -417,6 +583,8 @@ async def live_boards(websocket: WebSocket) -> None:
                 except ValueError:
                     return None
             you = pages.you_on(login, spec.audience)
+            if login is not None and login.user.rep_id is not None:
+                _warm_alert_boards(st, program, now)
             canonical = {
                 "period": spec.period_key,
                 "audience": spec.audience.value,
@@ -424,6 +592,11 @@ async def live_boards(websocket: WebSocket) -> None:
                 "metric": spec.metric.value,
             }
             wanted.update(canonical)  # the socket keeps the board it opened on
+            if home:
+                if spec != home_board(spec.period_key) or login is None:
+                    return None  # only a rep's dashboard is live, on the board it lists
+                board_id = st.boards.board_id(program.id, spec)
+                return ("home", board_id, login.user.rep_id, lang), board_id
             board_id = st.boards.board_id(program.id, spec)
             return ("board", board_id, you, lang), board_id
 
@@ -434,8 +607,18 @@ async def live_boards(websocket: WebSocket) -> None:
             context["fmt_number"] = lambda v: _number(v, lang)
             return render_block(st.templates.env, "boards.html", "board", oob=True, **context)
 
+        def home_fragment() -> str | None:
+            own = "rep:" if login is not None and login.user.rep_id is not None else ""
+            context = home_context(st, login, lang, own, st.clock())
+            if context.get("program") is None:
+                return None
+            return "".join(
+                render_block(st.templates.env, "home.html", block, oob=True, **context)
+                for block in ("participant_card", "top_reps")
+            )
+
         found = await run_in_threadpool(board)
-        render = board_fragment
+        render = home_fragment if home else board_fragment
 
         def still_allowed() -> bool:
             # Anonymous viewers have nothing to revoke; a logged-in one's session must live.
@@ -446,7 +629,8 @@ async def live_boards(websocket: WebSocket) -> None:
         return
     key, board_id = found
     try:
-        sub = await hub.subscribe(key, board_id, render)
+        rep_id = login.user.rep_id if login is not None else None
+        sub = await hub.subscribe(key, board_id, render, rep_id=rep_id)
     except Exception:
         log.exception("live boards: the first rendering failed")
         await websocket.close(1011)  # internal error; the page still has its own board

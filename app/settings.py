@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     board_refresh_seconds: float = Field(0.1, alias="PODIUM_BOARD_REFRESH_SECONDS")
     # How far in the future an event's occurred_at may be (clock skew between systems).
     future_tolerance_seconds: int = Field(300, alias="PODIUM_FUTURE_TOLERANCE_SECONDS")
+    # Personal live toasts ("… passed you"): at most one per participant per this many seconds.
+    alert_min_seconds: float = Field(60.0, alias="PODIUM_ALERT_MIN_SECONDS")
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> Settings:

@@ -17,10 +17,10 @@ from starlette.routing import Route
 
 from app import formatting
 from app.accounts import Login, Role, authenticate, end_session, start_session
-from app.context import SESSION_COOKIE, login_of, render, state_of
+from app.context import SESSION_COOKIE, AppState, login_of, render, state_of
 from app.imports import decode_upload, import_csv
 from app.models import Partner, PeriodTotal, Program, Rep
-from app.participants import Summary, summarise
+from app.participants import summarise
 from app.programs import current_program, rules_of
 from app.security import csrf_token_for
 from game.boards import Audience, BoardSpec, Metric, Scope, ScopeKind
@@ -88,6 +88,61 @@ def _period_stats(session: Any, program: Program, period_key: str) -> dict[str, 
 _STATS: dict[tuple[int, str, int], dict[str, int]] = {}
 
 
+def home_context(
+    st: AppState, login: Login | None, lang: str, wanted: str, now: datetime
+) -> dict[str, Any]:
+    """Everything the home page shows below the header (blocking: call from a thread).
+
+    Shared by the page and by its live pushes (``app/live.py``), so a pushed card or top-reps
+    list is rendered from exactly the same data as the page. ``wanted`` is a participant code,
+    or "rep:" / "partner:" for the logged-in person's own card."""
+    with st.db.session() as s:
+        program = current_program(s)
+        if program is None:
+            return {"program": None}
+        rules = rules_of(program)
+        period = rules.period_of(now)
+        code = wanted
+        if wanted == "rep:" and login is not None:
+            rep = s.get(Rep, login.user.rep_id)
+            code = rep.code if rep else ""
+        elif wanted == "partner:" and login is not None:
+            partner = s.get(Partner, login.user.partner_id)
+            code = partner.code if partner else ""
+        summary = summarise(s, program, code, now) if code else None
+        assert program.id is not None
+        version = st.boards.version(program)
+        cache_key = (program.id, period.key, version)
+        stats = _STATS.get(cache_key)
+        if stats is None:
+            _STATS.clear()  # only the newest version is worth keeping
+            stats = _STATS[cache_key] = _period_stats(s, program, period.key)
+        you = login.user.rep_id if login is not None else None
+        board = st.boards.view(program, home_board(period.key), you=you, limit=10)
+    context: dict[str, Any] = {
+        "program": program,
+        "period": period,
+        "summary": summary,
+        # The logged-in rep's own card: the one live pushes replace (never a looked-up one).
+        "own_card": wanted == "rep:" and summary is not None,
+        "looked_up": code if wanted and not wanted.endswith(":") else "",
+        "top": board.top,
+        "stats": stats,
+        "fmt_number": lambda v: formatting.number(v, lang),
+        "fmt_money": lambda minor: formatting.money(minor, program.currency, lang),
+        "fmt_day": lambda d: formatting.day(d, lang, program.timezone),
+        "days_left": _days_left(period.end, now),
+    }
+    if summary is not None:
+        context["summary_name"] = summary.name
+    return context
+
+
+def home_board(period_key: str) -> BoardSpec:
+    """The board the home page lists (and keeps live): every rep, by points, this period."""
+    return BoardSpec(Audience.REPS, Scope(ScopeKind.EVERYONE), Metric.POINTS, period_key)
+
+
 async def home(request: Request) -> Response:
     st = state_of(request)
     context = await base_context(request)
@@ -100,55 +155,7 @@ async def home(request: Request) -> Response:
         elif user.partner_id is not None:
             wanted = "partner:"
     now = st.clock()
-
-    def load() -> dict[str, Any]:
-        with st.db.session() as s:
-            program = current_program(s)
-            if program is None:
-                return {"program": None}
-            rules = rules_of(program)
-            period = rules.period_of(now)
-            code = wanted
-            if wanted == "rep:" and login is not None:
-                rep = s.get(Rep, login.user.rep_id)
-                code = rep.code if rep else ""
-            elif wanted == "partner:" and login is not None:
-                partner = s.get(Partner, login.user.partner_id)
-                code = partner.code if partner else ""
-            summary = summarise(s, program, code, now) if code else None
-            assert program.id is not None
-            version = st.boards.version(program)
-            cache_key = (program.id, period.key, version)
-            stats = _STATS.get(cache_key)
-            if stats is None:
-                _STATS.clear()  # only the newest version is worth keeping
-                stats = _STATS[cache_key] = _period_stats(s, program, period.key)
-            you = login.user.rep_id if login is not None else None
-            board = st.boards.view(
-                program,
-                BoardSpec(Audience.REPS, Scope(ScopeKind.EVERYONE), Metric.POINTS, period.key),
-                you=you,
-                limit=10,
-            )
-            return {
-                "program": program,
-                "period": period,
-                "summary": summary,
-                "looked_up": code if wanted and not wanted.endswith(":") else "",
-                "top": board.top,
-                "stats": stats,
-            }
-
-    context.update(await run_in_threadpool(load))
-    program: Program | None = context.get("program")
-    if program is not None:
-        lang = context["lang"]
-        context["fmt_money"] = lambda minor: formatting.money(minor, program.currency, lang)
-        context["fmt_day"] = lambda d: formatting.day(d, lang, program.timezone)
-        context["days_left"] = _days_left(context["period"].end, now)
-        summary: Summary | None = context["summary"]
-        if summary is not None:
-            context["summary_name"] = summary.name
+    context.update(await run_in_threadpool(home_context, st, login, context["lang"], wanted, now))
     return render(request, "home.html", context, block="participant_card")
 
 
