@@ -23,7 +23,7 @@ from app.live import LiveHub, live_boards
 from app.models import utcnow
 from app.pagecache import PageCache
 from app.ratelimit import LoginLimiter
-from app.routes import api, claims, pages
+from app.routes import api, claims, pages, rules
 from app.routes import boards as board_pages
 from app.security import SecurityMiddleware
 from app.settings import Settings, get_settings
@@ -42,7 +42,7 @@ def create_app(
     templates.env.globals["static_version"] = "1"
     redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     boards = Leaderboards(database, redis_client, view_max_age=settings.board_refresh_seconds)
-    live = LiveHub(settings.redis_url)
+    live = LiveHub(settings.redis_url, clock=clock, alert_min_seconds=settings.alert_min_seconds)
     live.attach(boards)
 
     @contextlib.asynccontextmanager
@@ -69,6 +69,7 @@ def create_app(
             WebSocketRoute("/ws/boards", live_boards),
             *api.routes,
             *claims.routes,
+            *rules.routes,
             *pages.routes,
             Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
         ],

@@ -40,6 +40,7 @@ ACCESS: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/"): PUBLIC,
     ("GET", "/login"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/rules"): PUBLIC,  # "if I reach X, I get Y" is no secret
     ("GET", "/boards"): PUBLIC,  # public boards: names of those who opted out are hidden
     ("GET", "/boards/history"): PUBLIC,
     ("GET", "/participants/{code}"): PUBLIC,
