@@ -18,6 +18,7 @@ from app import formatting
 from app.context import render, state_of
 from app.models import Product
 from app.programs import current_program, rules_of
+from app.routes.boards import TIE_RULE
 from app.routes.pages import base_context
 from game.events import ACTIVITY_TYPES, Activity, EventType
 from game.scoring import score
@@ -27,10 +28,8 @@ ACTIVITY_LABEL = {
     EventType.CERTIFICATION: "earning a certification",
     EventType.OUTLET_OPENED: "opening a new outlet",
 }
-TIE_RULE = (
-    "Equal values share a rank (1, 2, 2, 4); within a tie, whoever reached the value first "
-    "is listed first and wins any tie-broken prize."
-)
+# The rule every board prints, plus what it means for prizes.
+TIE_RULE_WITH_PRIZES = f"{TIE_RULE.removesuffix('.')} and wins any tie-broken prize."
 
 
 async def rules_page(request: Request) -> Response:
@@ -88,7 +87,7 @@ async def rules_page(request: Request) -> Response:
     program = context.get("program")
     if program is not None:
         context["fmt_money"] = lambda minor: formatting.money(minor, program.currency, lang)
-        context["tie_rule"] = TIE_RULE
+        context["tie_rule"] = TIE_RULE_WITH_PRIZES
     return render(request, "rules.html", context)
 
 
