@@ -58,6 +58,17 @@ def baseline_key(program: Program, period_key: str) -> str | None:
     return previous_period(period, rules.zone).key
 
 
+# The running totals a board value is made from, in the order of game.boards.Totals' fields.
+TOTALS_COLUMNS = (
+    PeriodTotal.points,
+    PeriodTotal.units,
+    PeriodTotal.revenue_minor,
+    PeriodTotal.points_seq,
+    PeriodTotal.units_seq,
+    PeriodTotal.revenue_seq,
+)
+
+
 def scope_filter(query: Any, spec: BoardSpec, participant: Any) -> Any:
     """Restrict a totals query to the board's scope (region, league, team)."""
     if spec.scope.kind == ScopeKind.EVERYONE:
@@ -82,15 +93,7 @@ def load_rows(session: Any, program: Program, spec: BoardSpec) -> Iterator[Row]:
     """Every (participant id, value, seq) on the board, straight from the running totals."""
     kind = KIND[spec.audience]
     pid = PeriodTotal.participant_id
-    query = sa.select(
-        pid,
-        PeriodTotal.points,
-        PeriodTotal.units,
-        PeriodTotal.revenue_minor,
-        PeriodTotal.points_seq,
-        PeriodTotal.units_seq,
-        PeriodTotal.revenue_seq,
-    ).where(
+    query = sa.select(pid, *TOTALS_COLUMNS).where(
         PeriodTotal.program_id == program.id,
         PeriodTotal.period_key == spec.period_key,
         PeriodTotal.kind == kind,
@@ -572,12 +575,7 @@ def _facts(
                 PeriodTotal.period_key,
                 PeriodTotal.kind,
                 PeriodTotal.participant_id,
-                PeriodTotal.points,
-                PeriodTotal.units,
-                PeriodTotal.revenue_minor,
-                PeriodTotal.points_seq,
-                PeriodTotal.units_seq,
-                PeriodTotal.revenue_seq,
+                *TOTALS_COLUMNS,
             ).where(
                 PeriodTotal.program_id == program.id,
                 PeriodTotal.period_key.in_(periods),  # type: ignore[attr-defined]
