@@ -16,6 +16,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from app import i18n
 from app.boards import Leaderboards
 from app.context import AppState
 from app.db import Database
@@ -40,6 +41,7 @@ def create_app(
     database = db or Database(settings.effective_database_url)
     templates = Jinja2Blocks(directory=str(settings.templates_dir))  # autoescape on for .html
     templates.env.globals["static_version"] = "1"
+    i18n.install(templates.env)
     redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     boards = Leaderboards(database, redis_client, view_max_age=settings.board_refresh_seconds)
     live = LiveHub(settings.redis_url, clock=clock, alert_min_seconds=settings.alert_min_seconds)
