@@ -18,6 +18,7 @@ import redis
 import sqlalchemy as sa
 
 from app.db import Database
+from app.i18n import ANONYMOUS
 from app.models import League, LedgerEntry, Partner, PeriodTotal, Program, Region, Rep, Target
 from app.programs import rules_of
 from app.ranking import InProcessRanking, RankingBackend, RedisRanking, board_key
@@ -545,7 +546,7 @@ def labels_of(session: Any, audience: Audience, ids: set[int]) -> dict[int, tupl
             .where(Rep.id.in_(ids))  # type: ignore[union-attr]
         ).all()
         return {
-            r[0]: (r[1], "Anonymous" if r[3] else r[2], "Anonymous" if r[5] else r[4]) for r in rows
+            r[0]: (r[1], ANONYMOUS if r[3] else r[2], ANONYMOUS if r[5] else r[4]) for r in rows
         }
     rows = session.execute(
         sa.select(
@@ -555,7 +556,7 @@ def labels_of(session: Any, audience: Audience, ids: set[int]) -> dict[int, tupl
         .where(Partner.id.in_(ids))  # type: ignore[union-attr]
     ).all()
     return {
-        r[0]: (r[1], "Anonymous" if r[3] else r[2], ", ".join(x for x in (r[4], r[5]) if x))
+        r[0]: (r[1], ANONYMOUS if r[3] else r[2], ", ".join(x for x in (r[4], r[5]) if x))
         for r in rows
     }
 

@@ -30,6 +30,7 @@ from app import formatting
 from app.accounts import Login, Role
 from app.boards import KIND, BoardRow, BoardView, baseline_key, labels_of, scope_filter
 from app.context import AppState, is_htmx, login_of, render, state_of
+from app.i18n import ANONYMOUS, N_, Refusal, gettext
 from app.models import League, Partner, PeriodTotal, Program, Region, Rep, Target, TvLink
 from app.participants import find_participant
 from app.programs import current_program, rules_of
@@ -37,17 +38,17 @@ from app.routes.pages import base_context, language_of
 from game.boards import ALL_TIME, Audience, BoardSpec, Metric, Scope, ScopeKind
 from game.periods import Period, parse_period_key, periods_between
 
-TIE_RULE = (
-    "Equal values share a rank (1, 2, 2, 4); "
-    "within a tie, whoever reached the value first is listed first."
+# Message ids (English); pages translate them with ``_()`` / ``gettext`` in the reader's language.
+TIE_RULE = N_(
+    "Equal values share a rank (1, 2, 2, 4); within a tie, whoever reached the value first is listed first."
 )
-AUDIENCE_LABEL = {Audience.REPS: "Reps", Audience.PARTNERS: "Partners"}
+AUDIENCE_LABEL = {Audience.REPS: N_("Reps"), Audience.PARTNERS: N_("Partners")}
 METRIC_LABEL = {
-    Metric.POINTS: "Points",
-    Metric.UNITS: "Units sold",
-    Metric.REVENUE: "Revenue",
-    Metric.TARGET_PCT: "% of target",
-    Metric.GROWTH_PCT: "Growth %",
+    Metric.POINTS: N_("Points"),
+    Metric.UNITS: N_("Units sold"),
+    Metric.REVENUE: N_("Revenue"),
+    Metric.TARGET_PCT: N_("%% of target"),
+    Metric.GROWTH_PCT: N_("Growth %%"),
 }
 PAGE_LIMIT = 10  # the top rows of a board page
 TV_LIMIT = 12  # what a 1080p office TV shows in type readable across the room
@@ -89,6 +90,18 @@ def program_periods(program: Program, now: datetime) -> list[Period]:
     return periods_between(program.starts_at, end, rules.cadence, rules.zone)
 
 
+class BoardRequestError(Refusal, ValueError):
+    """A board that cannot be shown, said so the person can pick one that can."""
+
+
+def error_text(exc: ValueError, lang: str) -> str:
+    """A refusal in the reader's language; the domain's own parsing errors (``game/``, English)
+    are framed by a translated sentence."""
+    if isinstance(exc, Refusal):
+        return exc.text(lang)
+    return gettext(lang, "This cannot be used: %(detail)s", detail=sentence(str(exc)))
+
+
 def sentence(message: str) -> str:
     """A message as a sentence: capitalised (codes keep their case), with a full stop."""
     message = message.strip()
@@ -107,9 +120,13 @@ def _period_key(program: Program, periods: list[Period], wanted: str) -> str:
     rules = rules_of(program)
     key = parse_period_key(text.upper(), rules.cadence, rules.zone).key
     if key not in {p.key for p in periods}:
-        raise ValueError(
-            f"period {key} is not part of this program so far; "
-            f"pick one from {periods[0].key} to {periods[-1].key}, or all"
+        raise BoardRequestError(
+            N_(
+                "Period %(key)s is not part of this program so far; pick one from %(first)s to %(last)s, or all."
+            ),
+            key=key,
+            first=periods[0].key,
+            last=periods[-1].key,
         )
     return key
 
@@ -120,19 +137,25 @@ def _check_scope(session: Any, scope: Scope, places: Places) -> None:
     code = scope.code or ""
     match scope.kind:
         case ScopeKind.REGION if code not in places.regions:
-            raise ValueError(
-                f"there is no region '{code}'; regions are {', '.join(sorted(places.regions))}"
+            raise BoardRequestError(
+                N_("There is no region '%(code)s'; regions are %(known)s."),
+                code=code,
+                known=", ".join(sorted(places.regions)),
             )
         case ScopeKind.LEAGUE if code not in places.leagues:
-            raise ValueError(
-                f"there is no league '{code}'; leagues are {', '.join(places.leagues)}"
+            raise BoardRequestError(
+                N_("There is no league '%(code)s'; leagues are %(known)s."),
+                code=code,
+                known=", ".join(places.leagues),
             )
         case ScopeKind.TEAM:
             found = session.execute(
                 sa.select(col(Partner.id)).where(sa.func.upper(Partner.code) == code)
             ).first()
             if found is None:
-                raise ValueError(f"there is no partner '{code}' to show the team board of")
+                raise BoardRequestError(
+                    N_("There is no partner '%(code)s' to show the team board of."), code=code
+                )
 
 
 def parse_board(
@@ -153,21 +176,27 @@ def parse_board(
     try:
         who = Audience(audience)
     except ValueError:
-        raise ValueError(f"unknown audience '{audience}'; use reps or partners") from None
+        raise BoardRequestError(
+            N_("Unknown audience '%(value)s'; use reps or partners."), value=audience
+        ) from None
     where = Scope.parse(scope[:MAX_PARAM].strip() or ScopeKind.EVERYONE.value)
     _check_scope(session, where, places)
     metric = metric.strip().lower()[:MAX_PARAM] or Metric.POINTS.value
     try:
         measure = Metric(metric)
     except ValueError:
-        raise ValueError(
-            f"unknown metric '{metric}'; use {', '.join(m.value for m in Metric)}"
+        raise BoardRequestError(
+            N_("Unknown metric '%(value)s'; use %(known)s."),
+            value=metric,
+            known=", ".join(m.value for m in Metric),
         ) from None
-    if period_key == ALL_TIME and measure.is_percentage:
-        against = "its target" if measure == Metric.TARGET_PCT else "a baseline period"
-        raise ValueError(
-            f"{METRIC_LABEL[measure]} compares one period with {against}; "
-            "pick a period, not all time"
+    if period_key == ALL_TIME and measure == Metric.TARGET_PCT:
+        raise BoardRequestError(
+            N_("%% of target compares one period with its target; pick a period, not all time.")
+        )
+    if period_key == ALL_TIME and measure == Metric.GROWTH_PCT:
+        raise BoardRequestError(
+            N_("Growth %% compares one period with a baseline period; pick a period, not all time.")
         )
     # BoardSpec refuses the rest, e.g. a team board of partners (a team is one partner's reps).
     return BoardSpec(who, where, measure, period_key)
@@ -201,7 +230,7 @@ def value_format(metric: Metric, currency: str, language: str) -> Callable[[int]
 
 def period_label(period_key: str, periods: list[Period], language: str, zone: str) -> str:
     if period_key == ALL_TIME:
-        return "All time"
+        return gettext(language, "All time")
     found = next((p for p in periods if p.key == period_key), None)
     if found is None:
         return period_key
@@ -210,38 +239,54 @@ def period_label(period_key: str, periods: list[Period], language: str, zone: st
     return f"{period_key} · {first} – {last}"
 
 
-def league_label(name: str) -> str:
+def league_label(name: str, lang: str) -> str:
     """ "League Medium", but not "League Liga Madya" for a league already named as one."""
     first = name.split(" ", 1)[0].casefold()
-    return name if first in {"league", "liga"} else f"League {name}"
+    return name if first in {"league", "liga"} else gettext(lang, "League %(name)s", name=name)
 
 
-def scope_label(session: Any, scope: Scope, places: Places) -> str:
+def region_label(name: str, lang: str) -> str:
+    return gettext(lang, "Region %(name)s", name=name)
+
+
+def team_label(name: str, lang: str) -> str:
+    return gettext(lang, "Team %(name)s", name=name)
+
+
+def scope_label(session: Any, scope: Scope, places: Places, lang: str) -> str:
     match scope.kind:
         case ScopeKind.REGION:
-            return f"Region {places.regions.get(scope.code or '', scope.code)}"
+            return region_label(places.regions.get(scope.code or "", scope.code or ""), lang)
         case ScopeKind.LEAGUE:
-            return league_label(places.leagues.get(scope.code or "", scope.code or ""))
+            return league_label(places.leagues.get(scope.code or "", scope.code or ""), lang)
         case ScopeKind.TEAM:
             row = session.execute(
                 sa.select(col(Partner.name), col(Partner.anonymous)).where(
                     sa.func.upper(Partner.code) == scope.code
                 )
             ).first()
-            return f"Team {'Anonymous' if row is None or row[1] else row[0]}"
-    return "Everyone"
+            shown = gettext(lang, ANONYMOUS) if row is None or row[1] else row[0]
+            return team_label(shown, lang)
+    return gettext(lang, "Everyone")
 
 
-def describe(audience: Audience, scope_text: str, metric: Metric, places: Places) -> str:
+def describe(audience: Audience, scope_text: str, metric: Metric, places: Places, lang: str) -> str:
     """A TV link's board in words, e.g. ``Reps · Region Jabodetabek · Points``."""
     scope = Scope.parse(scope_text)
+    code = scope.code or ""
     where = {
-        ScopeKind.EVERYONE: "Everyone",
-        ScopeKind.REGION: f"Region {places.regions.get(scope.code or '', scope.code)}",
-        ScopeKind.LEAGUE: league_label(places.leagues.get(scope.code or "", scope.code or "")),
-        ScopeKind.TEAM: f"Team {scope.code}",
+        ScopeKind.EVERYONE: gettext(lang, "Everyone"),
+        ScopeKind.REGION: region_label(places.regions.get(code, code), lang),
+        ScopeKind.LEAGUE: league_label(places.leagues.get(code, code), lang),
+        ScopeKind.TEAM: team_label(code, lang),
     }[scope.kind]
-    return f"{AUDIENCE_LABEL[audience]} · {where} · {METRIC_LABEL[metric]}"
+    return heading(audience, where, metric, lang)
+
+
+def heading(audience: Audience, where: str, metric: Metric, lang: str) -> str:
+    return " · ".join(
+        (gettext(lang, AUDIENCE_LABEL[audience]), where, gettext(lang, METRIC_LABEL[metric]))
+    )
 
 
 def anonymous_ids(session: Any, audience: Audience, rows: list[BoardRow]) -> set[int]:
@@ -267,7 +312,9 @@ class Unranked:
     reason: str
 
 
-def unranked(session: Any, program: Program, spec: BoardSpec, shown: int = 3) -> Unranked | None:
+def unranked(
+    session: Any, program: Program, spec: BoardSpec, lang: str, shown: int = 3
+) -> Unranked | None:
     """Who sold in the period but has no target (``target_pct``) or no baseline sales
     (``growth_pct``), so the % board leaves them out; None for other boards."""
     if not spec.metric.is_percentage:
@@ -281,7 +328,7 @@ def unranked(session: Any, program: Program, spec: BoardSpec, shown: int = 3) ->
             Target.kind == kind,
             Target.revenue_minor > 0,
         )
-        reason = f"no target for {spec.period_key}"
+        reason = gettext(lang, "no target for %(period)s", period=spec.period_key)
     else:
         base_key = baseline_key(program, spec.period_key)
         # An alias: the outer query reads period_total too, and a plain subquery would be
@@ -293,7 +340,7 @@ def unranked(session: Any, program: Program, spec: BoardSpec, shown: int = 3) ->
             base.kind == kind,
             base.revenue_minor > 0,
         )
-        reason = f"no sales in {base_key} to grow from"
+        reason = gettext(lang, "no sales in %(period)s to grow from", period=base_key)
     query = sa.select(pid).where(
         PeriodTotal.program_id == program.id,
         PeriodTotal.period_key == spec.period_key,
@@ -414,7 +461,7 @@ def board_context(
         try:
             spec = parse_board(s, program, periods, places, **wanted)
         except ValueError as exc:
-            out["error"] = sentence(str(exc))
+            out["error"] = error_text(exc, lang)
             return out
         out["selected"] = {
             "period": spec.period_key,
@@ -422,8 +469,8 @@ def board_context(
             "scope": str(spec.scope),
             "metric": spec.metric.value,
         }
-        out["unranked"] = unranked(s, program, spec)
-        out["scope_label"] = scope_label(s, spec.scope, places)
+        out["unranked"] = unranked(s, program, spec, lang)
+        out["scope_label"] = scope_label(s, spec.scope, places, lang)
         out["period_label"] = period_label(spec.period_key, periods, lang, program.timezone)
     you = you_on(login, spec.audience)
     view = st.boards.view(program, spec, you=you, limit=PAGE_LIMIT, around=5)
@@ -468,7 +515,12 @@ async def history_page(request: Request) -> Response:
     try:
         audience = Audience(raw)
     except ValueError:
-        context.update(program=None, error=f"Unknown audience '{raw}'; use reps or partners.")
+        context.update(
+            program=None,
+            error=gettext(
+                context["lang"], "Unknown audience '%(value)s'; use reps or partners.", value=raw
+            ),
+        )
         return render(request, "boards_history.html", context, status_code=400)
 
     def load() -> dict[str, Any]:
@@ -598,6 +650,7 @@ def rank_chart(history: list[tuple[Period, BoardView]]) -> RankChart:
 async def participant_page(request: Request) -> Response:
     st = state_of(request)
     context = await base_context(request)
+    lang: str = context["lang"]
     code = request.path_params["code"].strip()[:40]
     now = st.clock()
 
@@ -617,13 +670,13 @@ async def participant_page(request: Request) -> Response:
         periods = program_periods(program, now)
         current = periods[-1].key
         scopes = [
-            ("Everyone", Scope(ScopeKind.EVERYONE)),
-            (f"Region {region.name}", Scope(ScopeKind.REGION, region.code)),
-            (league_label(league.name), Scope(ScopeKind.LEAGUE, league.code)),
+            (gettext(lang, "Everyone"), Scope(ScopeKind.EVERYONE)),
+            (region_label(region.name, lang), Scope(ScopeKind.REGION, region.code)),
+            (league_label(league.name, lang), Scope(ScopeKind.LEAGUE, league.code)),
         ]
         if rep is not None:
-            team = "Anonymous" if partner.anonymous else partner.name
-            scopes.append((f"Team {team}", Scope(ScopeKind.TEAM, partner.code)))
+            team = gettext(lang, ANONYMOUS) if partner.anonymous else partner.name
+            scopes.append((team_label(team, lang), Scope(ScopeKind.TEAM, partner.code)))
         standings = []
         for label, scope in scopes:
             spec = BoardSpec(audience, scope, Metric.POINTS, current)
@@ -633,7 +686,9 @@ async def participant_page(request: Request) -> Response:
         all_time = BoardSpec(audience, Scope(ScopeKind.EVERYONE), Metric.POINTS, ALL_TIME)
         view = st.boards.view(program, all_time, you=me, limit=0, around=0)
         standings.append(
-            BoardStanding("Everyone, all time", _board_href(all_time), view.you, view.size)
+            BoardStanding(
+                gettext(lang, "Everyone, all time"), _board_href(all_time), view.you, view.size
+            )
         )
         history = [
             (
@@ -654,8 +709,8 @@ async def participant_page(request: Request) -> Response:
             "kind": kind,
             "audience": audience,
             "code": person.code,
-            "name": "Anonymous" if person.anonymous else person.name,
-            "partner_name": "Anonymous" if partner.anonymous else partner.name,
+            "name": gettext(lang, ANONYMOUS) if person.anonymous else person.name,
+            "partner_name": gettext(lang, ANONYMOUS) if partner.anonymous else partner.name,
             "partner_code": None if partner.anonymous else partner.code,
             "city": "" if partner.anonymous else partner.city,
             "region": region,
@@ -723,7 +778,7 @@ def tv_context(st: AppState, token: str, lang: str, now: datetime) -> dict[str, 
             Metric(link.metric),
             periods[-1].key,
         )
-        where = scope_label(s, spec.scope, places)
+        where = scope_label(s, spec.scope, places, lang)
     view = st.boards.view(program, spec, limit=TV_LIMIT)
     zone = rules_of(program).zone
     return {
@@ -731,7 +786,7 @@ def tv_context(st: AppState, token: str, lang: str, now: datetime) -> dict[str, 
         "label": link.label,
         "spec": spec,
         "view": view,
-        "heading": f"{AUDIENCE_LABEL[spec.audience]} · {where} · {METRIC_LABEL[spec.metric]}",
+        "heading": heading(spec.audience, where, spec.metric, lang),
         "period_label": period_label(spec.period_key, periods, lang, program.timezone),
         "updated": now.astimezone(zone).strftime("%H:%M"),
         "fmt_value": value_format(spec.metric, program.currency, lang),
@@ -779,7 +834,7 @@ async def _require_program_admin(request: Request) -> Response | None:
     return None
 
 
-def _tv_links(session: Any, program: Program, places: Places) -> list[dict[str, Any]]:
+def _tv_links(session: Any, program: Program, places: Places, lang: str) -> list[dict[str, Any]]:
     links = session.execute(
         sa.select(TvLink)
         .where(col(TvLink.program_id) == program.id)
@@ -788,7 +843,9 @@ def _tv_links(session: Any, program: Program, places: Places) -> list[dict[str, 
     return [
         {
             "link": link,
-            "board": describe(Audience(link.audience), link.scope, Metric(link.metric), places),
+            "board": describe(
+                Audience(link.audience), link.scope, Metric(link.metric), places, lang
+            ),
         }
         for link in links
     ]
@@ -805,7 +862,8 @@ async def _admin_tv_context(request: Request) -> dict[str, Any]:
             if program is None:
                 return {"program": None}
             places = places_of(s)
-            return {"program": program, "places": places, "links": _tv_links(s, program, places)}
+            links = _tv_links(s, program, places, lang)
+            return {"program": program, "places": places, "links": links}
 
     context.update(await run_in_threadpool(load))
     context["metrics"] = METRIC_LABEL
@@ -841,11 +899,13 @@ async def admin_tv_create(request: Request) -> Response:
     def create() -> str:
         """Store the link and return its token: the only time it exists outside a hash."""
         if not fields["label"]:
-            raise ValueError("give the link a label, e.g. the office or screen it is for")
+            raise BoardRequestError(
+                N_("Give the link a label, e.g. the office or screen it is for.")
+            )
         with st.db.write() as s:
             program = current_program(s)
             if program is None:
-                raise ValueError("there is no program yet")
+                raise BoardRequestError(N_("There is no program yet."))
             periods = program_periods(program, now)
             spec = parse_board(
                 s,
@@ -875,7 +935,7 @@ async def admin_tv_create(request: Request) -> Response:
         token = await run_in_threadpool(create)
     except ValueError as exc:
         context = await _admin_tv_context(request)
-        context["error"] = sentence(str(exc))
+        context["error"] = error_text(exc, context["lang"])
         context["form"] = fields
         return render(request, "admin_tv.html", context, status_code=400)
     context = await _admin_tv_context(request)
@@ -903,7 +963,9 @@ async def admin_tv_revoke(request: Request) -> Response:
 
     if not await run_in_threadpool(revoke):
         context = await _admin_tv_context(request)
-        context["error"] = f"There is no TV link number {link_id}."
+        context["error"] = gettext(
+            context["lang"], "There is no TV link number %(number)s.", number=link_id
+        )
         return render(request, "admin_tv.html", context, status_code=404)
     return RedirectResponse("/admin/tv", status_code=303)
 
