@@ -43,7 +43,7 @@ def catalog(lang: str) -> stdlib_gettext.NullTranslations:
         merged.add(part, merge=True)
         # merge() copies messages only: without the language's own plural rule, ngettext
         # would pick English's second form, which Indonesian (one form) does not have.
-        merged.plural = part.plural  # type: ignore[attr-defined]
+        merged.plural = part.plural
     return merged
 
 
@@ -123,9 +123,10 @@ def extract_message_ids(root: Path | None = None) -> dict[str, list[str]]:
 
     def add(results: Any, base: str) -> None:
         for filename, lineno, message, _comments, _context in results:
-            for msgid in message if isinstance(message, tuple) else (message,):
-                if msgid:
-                    found.setdefault(msgid, []).append(f"{base}/{filename}:{lineno}")
+            # A plural message is one entry, keyed by its singular id.
+            msgid = message[0] if isinstance(message, tuple) else message
+            if msgid:
+                found.setdefault(msgid, []).append(f"{base}/{filename}:{lineno}")
 
     add(
         extract_from_dir(
