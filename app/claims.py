@@ -4,13 +4,16 @@ A claim counts only when approved, and approval posts it through ``ingest_events
 "claims") like any API sale, so the same validation, invoice-line dedupe, scoring and ledger
 apply. Every submission and decision is written to the append-only audit log in the same
 transaction as the claim's change.
+
+Errors and the duplicate notes are English message ids with their values (``app.i18n``):
+pages show them in the reader's language, logs and the audit log keep the English.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -20,8 +23,11 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session, col
 
+from app import formatting
 from app.accounts import Role
+from app.badges import settle_badges
 from app.db import Database, lock_program_writes
+from app.i18n import N_, Refusal, gettext
 from app.ingest import EventIn, describe_validation_error, ingest_events
 from app.ledger import reverse_entry
 from app.models import (
@@ -51,8 +57,58 @@ class Status(enum.StrEnum):
     REJECTED = "rejected"
 
 
-class ClaimError(ValueError):
-    """A claim that cannot be submitted or decided as asked; the message says why."""
+# A status inside a sentence ("This claim was already approved.").
+STATUS_WORD = {
+    Status.PENDING: N_("pending"),
+    Status.APPROVED: N_("approved"),
+    Status.REJECTED: N_("rejected"),
+}
+
+
+class Mention(str):
+    """Another record of the same invoice line, e.g. "sale erp-1 from erp".
+
+    A str holding the English, so the audit log, logs and comparisons keep reading it as text;
+    ``text(lang)`` says it in the reader's language."""
+
+    message: str
+    values: dict[str, Any]
+
+    def __new__(cls, message: str, **values: Any) -> Mention:
+        mention = super().__new__(cls, message % values)
+        mention.message = message
+        mention.values = values
+        return mention
+
+    def text(self, lang: str) -> str:
+        return gettext(lang, self.message, **self.values)
+
+
+def _localised(value: Any, lang: str) -> Any:
+    """A message value as the reader says it: status words, duplicate notes, dates."""
+    if isinstance(value, Status):
+        return gettext(lang, STATUS_WORD[value])
+    if isinstance(value, Mention):
+        return value.text(lang)
+    if isinstance(value, tuple):
+        return ", ".join(str(_localised(v, lang)) for v in value)
+    if isinstance(value, date):
+        return formatting.day(value, lang)
+    return value
+
+
+class ClaimError(Refusal, ValueError):
+    """A claim that cannot be submitted or decided as asked; the message says why.
+
+    Values may be a Status, a Mention, a tuple of Mentions or a date: each is put in the
+    reader's words by ``text(lang)``; ``str()`` is the English."""
+
+    def text(self, lang: str) -> str:
+        values = {name: _localised(value, lang) for name, value in self.values.items()}
+        return gettext(lang, self.message, **values)
+
+    def __str__(self) -> str:
+        return self.text("en")
 
 
 class ClaimRefused(ClaimError):
@@ -104,24 +160,24 @@ def _parse(form: ClaimForm, program: Program, now: datetime) -> tuple[datetime, 
     try:
         day = date.fromisoformat(form.day.strip())
     except ValueError:
-        raise ClaimError("Enter the invoice date as YYYY-MM-DD.") from None
+        raise ClaimError(N_("Enter the invoice date as YYYY-MM-DD.")) from None
     zone = ZoneInfo(program.timezone)
     if day > now.astimezone(zone).date():
-        raise ClaimError("The invoice date is in the future; claim a sale after it happened.")
+        raise ClaimError(N_("The invoice date is in the future; claim a sale after it happened."))
     # The start of that day in the program's zone: the sale lands in the period of its day.
     occurred_at = datetime.combine(day, time(), tzinfo=zone)
     try:
         units = int(form.units.strip())
     except ValueError:
-        raise ClaimError("Units must be a whole number, e.g. 3.") from None
+        raise ClaimError(N_("Units must be a whole number, e.g. 3.")) from None
     try:
         amount = Decimal(form.amount.strip())
     except InvalidOperation:
         raise ClaimError(
-            "Amount must be a number without thousands separators, e.g. 1500000 or 1500000.50."
+            N_("Amount must be a number without thousands separators, e.g. 1500000 or 1500000.50.")
         ) from None
     if not amount.is_finite():
-        raise ClaimError("Amount must be a number.")
+        raise ClaimError(N_("Amount must be a number."))
     return occurred_at, units, amount
 
 
@@ -160,13 +216,13 @@ def submit_claim(
     """Record a pending claim for the rep behind ``user``. ``photo`` is an already re-encoded
     WebP (app.photos.reencode_photo); it is written only once the claim itself is valid."""
     if user.role != Role.REP or user.rep_id is None:
-        raise ClaimRefused("Only sales reps can submit sales claims.")
+        raise ClaimRefused(N_("Only sales reps can submit sales claims."))
     occurred_at, units, amount = _parse(form, program, now)
     with db.session() as s:
         rep = s.get(Rep, user.rep_id)
         partner = s.get(Partner, rep.partner_id) if rep else None
         if rep is None or partner is None:
-            raise ClaimRefused("Your account is not linked to a rep of an enrolled partner.")
+            raise ClaimRefused(N_("Your account is not linked to a rep of an enrolled partner."))
         # The same checks as an API sale, so an approved claim cannot fail ingestion on them.
         try:
             event = EventIn.model_validate(
@@ -175,16 +231,28 @@ def submit_claim(
                 )
             )
         except ValidationError as exc:
-            raise ClaimError(describe_validation_error(exc).capitalize() + ".") from None
+            # Ingestion's sentence, shared with the API, stays English; the page frames it.
+            raise ClaimError(
+                N_("%(problem)s."), problem=describe_validation_error(exc).capitalize()
+            ) from None
         assert event.sku is not None and event.invoice is not None
         known = s.execute(
             sa.select(col(Product.id)).where(col(Product.sku) == event.sku)  # as ingest matches
         ).first()
         if known is None:
-            raise ClaimError(f"SKU '{event.sku}' is not in the product catalog.")
-        window = rules_of(program).window_error(event.occurred_at)
-        if window:
-            raise ClaimError(window.replace("occurred_at", "The invoice date", 1) + ".")
+            raise ClaimError(N_("SKU '%(sku)s' is not in the product catalog."), sku=event.sku)
+        rules = rules_of(program)
+        if rules.window_error(event.occurred_at):
+            if event.occurred_at < rules.starts_at:
+                first = rules.starts_at.astimezone(rules.zone).date()
+                raise ClaimError(
+                    N_("The invoice date is before the program starts (%(day)s)."), day=first
+                )
+            # ends_at is exclusive: the last day is the one before it.
+            last = (rules.ends_at - timedelta(microseconds=1)).astimezone(rules.zone).date()
+            raise ClaimError(
+                N_("The invoice date is after the program's last day (%(day)s)."), day=last
+            )
 
     assert program.id is not None and rep.id is not None and partner.id is not None
     assert user.id is not None
@@ -237,7 +305,7 @@ def submit_claim(
 
 def duplicates_of(
     session: Session, program_id: int, line_keys: dict[int | None, str]
-) -> dict[int | None, list[str]]:
+) -> dict[int | None, list[Mention]]:
     """For each claim id, what else already records its invoice line: events (from any source)
     and other pending or approved claims. Rejected claims do not count: that line is free."""
     keys = set(line_keys.values())
@@ -255,16 +323,21 @@ def duplicates_of(
             col(Claim.status).in_([Status.PENDING.value, Status.APPROVED.value]),
         )
     ).all()
-    found: dict[int | None, list[str]] = {}
+    found: dict[int | None, list[Mention]] = {}
     for claim_id, key in line_keys.items():
         own_event = f"claim-{claim_id}"
         flags = [
-            f"sale {external_id} from {source}"
+            Mention(N_("sale %(id)s from %(source)s"), id=external_id, source=source)
             for line, source, external_id in events
             if line == key and not (source == SOURCE and external_id == own_event)
         ]
         flags += [
-            f"claim #{other} ({status})"
+            Mention(
+                N_("claim #%(id)s (pending)")
+                if status == Status.PENDING
+                else N_("claim #%(id)s (approved)"),
+                id=other,
+            )
             for line, other, status in claims
             if line == key and other != claim_id
         ]
@@ -287,17 +360,19 @@ def _check_decider(session: Session, claim: Claim, user: User) -> None:
     """Four eyes: never the submitter, never anyone of the submitter's partner, and only a
     manager of the partner's region or a program admin."""
     if user.id == claim.submitted_by or (user.rep_id is not None and user.rep_id == claim.rep_id):
-        raise ClaimRefused("You cannot decide your own claim.")
+        raise ClaimRefused(N_("You cannot decide your own claim."))
     if user.partner_id is not None and user.partner_id == claim.partner_id:
-        raise ClaimRefused("Claims from your own company are decided by the vendor, not by you.")
+        raise ClaimRefused(
+            N_("Claims from your own company are decided by the vendor, not by you.")
+        )
     if user.role == Role.PROGRAM_ADMIN:
         return
     if user.role == Role.REGIONAL_MANAGER:
         partner = session.get(Partner, claim.partner_id)
         if partner is not None and partner.region_id in managed_regions(session, user):
             return
-        raise ClaimRefused("This claim is from a region you do not manage.")
-    raise ClaimRefused("Only regional managers and program admins decide claims.")
+        raise ClaimRefused(N_("This claim is from a region you do not manage."))
+    raise ClaimRefused(N_("Only regional managers and program admins decide claims."))
 
 
 def may_see(session: Session, claim: Claim, user: User) -> bool:
@@ -313,9 +388,9 @@ def may_see(session: Session, claim: Claim, user: User) -> bool:
 
 def _pending(claim: Claim | None) -> Claim:
     if claim is None:
-        raise ClaimError("There is no such claim.")
+        raise ClaimError(N_("There is no such claim."))
     if claim.status != Status.PENDING:
-        raise ClaimError(f"This claim was already {claim.status}.")
+        raise ClaimError(N_("This claim was already %(status)s."), status=Status(claim.status))
     return claim
 
 
@@ -335,16 +410,19 @@ def approve_claim(
         claim = _pending(s.get(Claim, claim_id))
         _check_decider(s, claim, user)
         if claim.program_id != program.id:
-            raise ClaimError("This claim belongs to another program.")
+            raise ClaimError(N_("This claim belongs to another program."))
         flags = [
             f
             for f in duplicates_of(s, program.id, {claim.id: claim.line_key}).get(claim.id, [])
-            if "(pending)" not in f  # another pending claim is a warning, not a blocker
+            if f.message != "claim #%(id)s (pending)"  # a pending twin warns, never blocks
         ]
         if flags:
             raise ClaimError(
-                f"This invoice line is already recorded as {', '.join(flags)}; "
-                "reject the claim as a duplicate."
+                N_(
+                    "This invoice line is already recorded as %(records)s; "
+                    "reject the claim as a duplicate."
+                ),
+                records=tuple(flags),
             )
         rep, partner = s.get(Rep, claim.rep_id), s.get(Partner, claim.partner_id)
         assert rep is not None and partner is not None
@@ -361,11 +439,16 @@ def approve_claim(
     )
     report = ingest_events(db, program, SOURCE, [raw], now)
     if report.rejected:
-        raise ClaimError(f"The sale cannot be posted: {report.rejected[0]['error']}.")
+        raise ClaimError(
+            N_("The sale cannot be posted: %(problem)s."), problem=report.rejected[0]["error"]
+        )
     if report.duplicates and report.duplicate_of[0]["of"] != external_id:
         raise ClaimError(
-            f"This invoice line was already recorded as sale {report.duplicate_of[0]['of']}; "
-            "reject the claim as a duplicate."
+            N_(
+                "This invoice line was already recorded as sale %(sale)s; "
+                "reject the claim as a duplicate."
+            ),
+            sale=report.duplicate_of[0]["of"],
         )
 
     with db.write() as s:
@@ -376,7 +459,10 @@ def approve_claim(
             # Rejected by someone else while the sale was being posted: take the points back.
             _undo_posting(s, db, program, external_id, user, claim, now)
             s.commit()  # the reversal stands although this call fails
-            raise ClaimError(f"This claim was {claim.status} by someone else meanwhile.")
+            raise ClaimError(
+                N_("This claim was %(status)s by someone else meanwhile."),
+                status=Status(claim.status),
+            )
         claim.status = Status.APPROVED.value
         claim.decided_by = user.id
         claim.decided_at = now
@@ -389,6 +475,7 @@ def approve_claim(
             {"event": external_id, "points_entries": report.entry_ids},
             now,
         )
+    settle_badges(db, program, now)  # after the commit: badges the approved sale earned
     return claim
 
 
@@ -421,9 +508,9 @@ def _undo_posting(
 def reject_claim(db: Database, claim_id: int, user: User, reason: str, now: datetime) -> Claim:
     reason = " ".join(reason.split())
     if not reason:
-        raise ClaimError("Say why the claim is rejected; the rep sees the reason.")
+        raise ClaimError(N_("Say why the claim is rejected; the rep sees the reason."))
     if len(reason) > MAX_REASON:
-        raise ClaimError(f"Keep the reason under {MAX_REASON} characters.")
+        raise ClaimError(N_("Keep the reason under %(max)s characters."), max=MAX_REASON)
     with db.write() as s:
         claim = s.get(Claim, claim_id, with_for_update=True)
         if claim is not None:
@@ -440,7 +527,7 @@ def reject_claim(db: Database, claim_id: int, user: User, reason: str, now: date
             )
         ).first()
         if posted is not None:
-            raise ClaimError("This claim is being approved right now.")
+            raise ClaimError(N_("This claim is being approved right now."))
         claim.status = Status.REJECTED.value
         claim.decided_by = user.id
         claim.decided_at = now
@@ -460,7 +547,7 @@ class ClaimRow:
     rep_name: str
     partner_name: str
     region: str
-    duplicates: list[str] = field(default_factory=list)
+    duplicates: list[Mention] = field(default_factory=list)
 
 
 def _rows(session: Session, where: list[Any], limit: int) -> list[ClaimRow]:

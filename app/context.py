@@ -80,5 +80,5 @@ def render(
         )
     else:
         response = templates.TemplateResponse(request, template, context, status_code=status_code)
-    response.headers["Vary"] = "HX-Request, Cookie"
+    response.headers["Vary"] = "HX-Request, Cookie, Accept-Language"
     return response

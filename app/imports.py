@@ -1,4 +1,9 @@
-"""CSV import: the same validation and path as the API, a report of every bad row."""
+"""CSV import: the same validation and path as the API, a report of every bad row.
+
+Problems found here are English message ids (``app.i18n``): the admin page shows them in the
+reader's language, the CLI in English. A row refused by ingestion keeps ingestion's English
+sentence, which the JSON API returns word for word.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
+from app.badges import settle_badges
 from app.db import Database
+from app.i18n import N_, Refusal
 from app.ingest import EventIn, ingest_events
 from app.models import ImportRun, Program
 
@@ -20,10 +27,18 @@ REQUIRED = ("id", "type", "partner", "occurred_at")
 CHUNK = 1000
 
 
+class ImportRefused(Refusal, ValueError):
+    """A file that cannot be imported at all (wrong header, not UTF-8): nothing was imported."""
+
+
 @dataclass
 class RowError:
     line: int
-    error: str
+    error: str  # English: as the CLI prints it and ingestion words it
+    problem: Refusal | None = None  # a problem found by this module, said in any language
+
+    def text(self, lang: str) -> str:
+        return self.problem.text(lang) if self.problem is not None else self.error
 
 
 @dataclass
@@ -53,23 +68,36 @@ def _typed(row: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def read_rows(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """(line number, event dict) per data row, or (line, error) for a row that cannot be read."""
+def read_rows(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | Refusal]]:
+    """(line number, event dict) per data row, or (line, problem) for a row that cannot be read."""
     reader = csv.DictReader(stream)
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise ValueError(
-            f"the CSV header is missing {', '.join(missing)}; expected columns: {', '.join(COLUMNS)}"
+        raise ImportRefused(
+            N_("The CSV header is missing %(missing)s; expected columns: %(expected)s."),
+            missing=", ".join(missing),
+            expected=",".join(COLUMNS),
         )
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
-        raise ValueError(f"unknown columns {', '.join(unknown)}; expected: {', '.join(COLUMNS)}")
+        raise ImportRefused(
+            N_("The CSV header has unknown columns %(unknown)s; expected: %(expected)s."),
+            unknown=", ".join(unknown),
+            expected=",".join(COLUMNS),
+        )
     reader.fieldnames = header
     for row in reader:
         line = reader.line_num
         if None in row:  # more cells than header columns
-            yield line, f"{len(header) + len(row[None])} cells but the header has {len(header)}"
+            yield (
+                line,
+                Refusal(
+                    N_("%(cells)s cells but the header has %(columns)s"),
+                    cells=len(header) + len(row[None]),
+                    columns=len(header),
+                ),
+            )
             continue
         yield line, _typed(row)
 
@@ -102,8 +130,8 @@ def import_csv(
 
     for line, row in read_rows(stream):
         report.rows += 1
-        if isinstance(row, str):
-            report.errors.append(RowError(line, row))
+        if isinstance(row, Refusal):
+            report.errors.append(RowError(line, str(row), row))
             continue
         batch.append(row)
         lines.append(line)
@@ -125,6 +153,8 @@ def import_csv(
                 created_at=now,
             )
         )
+    if report.accepted:  # after the commits: badges the imported sales earned
+        settle_badges(db, program, now)
     return report
 
 
@@ -133,6 +163,6 @@ def decode_upload(data: bytes) -> io.StringIO:
     try:
         return io.StringIO(data.decode("utf-8-sig"), newline="")
     except UnicodeDecodeError:
-        raise ValueError(
-            "the file is not UTF-8 text; in Excel use 'CSV UTF-8' when saving"
+        raise ImportRefused(
+            N_("The file is not UTF-8 text; in Excel choose 'CSV UTF-8' when saving.")
         ) from None

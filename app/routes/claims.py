@@ -1,6 +1,7 @@
 """Sales claim pages: a rep submits, a regional manager (or program admin) reviews.
 
 Plain forms and redirects (POST, then 303 to a GET), so everything works without JavaScript.
+Every sentence is in the reader's language (``app.i18n``); services raise English message ids.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.claims import (
     ClaimError,
     ClaimForm,
     ClaimRefused,
+    Status,
     approve_claim,
     claims_of_rep,
     claims_to_review,
@@ -32,13 +34,32 @@ from app.claims import (
     submit_claim,
 )
 from app.context import login_of, render, state_of
+from app.i18n import N_, gettext
 from app.models import Claim, Product, Program
-from app.photos import MAX_PHOTO_BYTES, TOO_BIG, PhotoError, photo_file, reencode_photo
+from app.photos import (
+    MAX_PHOTO_BYTES,
+    NOT_AN_IMAGE,
+    TOO_BIG,
+    PhotoError,
+    photo_file,
+    reencode_photo,
+)
 from app.programs import current_program
-from app.routes.pages import base_context
+from app.routes.pages import base_context, language_of
 
 FIELDS = ("invoice", "day", "sku", "units", "amount")
 MAX_FIELD_BYTES = 16 * 1024  # the text fields are short; only the photo may be large
+# The status badge beside a claim.
+STATUS_LABEL = {
+    Status.PENDING: N_("Pending approval"),
+    Status.APPROVED: N_("Approved"),
+    Status.REJECTED: N_("Rejected"),
+}
+# The notice after a decision (?done=approved-12).
+DONE = {
+    Status.APPROVED: N_("Claim #%(id)s approved: the sale is posted."),
+    Status.REJECTED: N_("Claim #%(id)s rejected; the rep sees your reason."),
+}
 
 
 def photo_dir(request: Request) -> Any:
@@ -80,6 +101,8 @@ def _formatters(context: dict[str, Any]) -> None:
     context["fmt_money"] = lambda minor: formatting.money(minor, currency, lang)
     context["fmt_day"] = lambda d: formatting.day(d, lang, zone)
     context["fmt_moment"] = lambda d: formatting.moment(d, zone, lang)
+    context["status_label"] = lambda status: gettext(lang, STATUS_LABEL[Status(status)])
+    context["say_mentions"] = lambda mentions: ", ".join(m.text(lang) for m in mentions)
 
 
 async def claims_page(request: Request) -> Response:
@@ -93,7 +116,8 @@ async def claims_page(request: Request) -> Response:
     zone = ZoneInfo(program.timezone if program else "UTC")
     # Today in the program's zone: the date a rep most often claims.
     context["values"] = {"day": state_of(request).clock().astimezone(zone).date().isoformat()}
-    context["sent"] = request.query_params.get("sent", "")[:12]
+    sent = request.query_params.get("sent", "")[:12]
+    context["sent"] = int(sent) if sent.isdigit() else None
     return render(request, "claims.html", context)
 
 
@@ -102,28 +126,32 @@ async def claims_submit(request: Request) -> Response:
     if isinstance(login, Response):
         return login
     st = state_of(request)
+    lang = language_of(request, login)
     values: dict[str, str] = {}
     error: str | None = None
     photo: bytes | None = None
     try:
         form = await request.form(max_files=1, max_fields=20, max_part_size=MAX_FIELD_BYTES)
     except HTTPException:
-        return PlainTextResponse("The form could not be read. Reload and try again.", 400)
+        return PlainTextResponse(
+            gettext(lang, "The form could not be read. Reload and try again."), 400
+        )
     try:
         values = {name: str(form.get(name, ""))[:200] for name in FIELDS}
         upload = form.get("photo")
         if isinstance(upload, UploadFile) and upload.filename:
             # Refused before a single byte is decoded; the type is checked for real by Pillow.
+            # app.photos words its refusals as constant English sentences: message ids.
             if upload.size is not None and upload.size > MAX_PHOTO_BYTES:
-                error = TOO_BIG
+                error = gettext(lang, TOO_BIG)
             elif not (upload.content_type or "").startswith("image/"):
-                error = "The photo must be an image (JPEG, PNG, WebP or GIF)."
+                error = gettext(lang, NOT_AN_IMAGE)
             else:
                 data = await upload.read(MAX_PHOTO_BYTES + 1)
                 try:
                     photo = await run_in_threadpool(reencode_photo, data)
                 except PhotoError as exc:
-                    error = str(exc)
+                    error = gettext(lang, str(exc))
     finally:
         await form.close()
 
@@ -135,7 +163,7 @@ async def claims_submit(request: Request) -> Response:
             with st.db.session() as s:
                 program = current_program(s)
             if program is None:
-                raise ClaimError("There is no program yet.")
+                raise ClaimError(N_("There is no program yet."))
             return submit_claim(
                 st.db,
                 program,
@@ -149,9 +177,9 @@ async def claims_submit(request: Request) -> Response:
         try:
             claim = await run_in_threadpool(submit)
         except ClaimRefused as exc:
-            error, status = str(exc), 403
+            error, status = exc.text(lang), 403
         except ClaimError as exc:
-            error = str(exc)
+            error = exc.text(lang)
     if claim is not None:
         return RedirectResponse(f"/claims?sent={claim.id}", status_code=303)
     context = await _page_context(request, login)
@@ -165,7 +193,11 @@ async def review_page(request: Request, error: str | None = None, status: int = 
         return login
     if not may_review(login.user):
         return PlainTextResponse(
-            "Only regional managers and program admins review claims.", status_code=403
+            gettext(
+                language_of(request, login),
+                "Only regional managers and program admins review claims.",
+            ),
+            status_code=403,
         )
     st = state_of(request)
     context = await base_context(request)
@@ -180,8 +212,16 @@ async def review_page(request: Request, error: str | None = None, status: int = 
     context.update(await run_in_threadpool(load))
     _formatters(context)
     context["error"] = error
-    context["done"] = request.query_params.get("done", "")[:40]
+    context["done"] = _done_notice(request.query_params.get("done", "")[:40], context["lang"])
     return render(request, "claims_review.html", context, status_code=status)
+
+
+def _done_notice(done: str, lang: str) -> str | None:
+    """ "approved-12" (from the redirect after a decision) as a sentence, else nothing."""
+    status, _, claim_id = done.partition("-")
+    if status not in DONE or not claim_id.isdigit():
+        return None
+    return gettext(lang, DONE[Status(status)], id=int(claim_id))
 
 
 def _claim_id(request: Request) -> int:
@@ -193,6 +233,7 @@ async def decide(request: Request) -> Response:
     if isinstance(login, Response):
         return login
     st = state_of(request)
+    lang = language_of(request, login)
     claim_id = _claim_id(request)
     form = await request.form(max_files=0, max_fields=10, max_part_size=MAX_FIELD_BYTES)
     reason = str(form.get("reason", ""))
@@ -203,7 +244,7 @@ async def decide(request: Request) -> Response:
         with st.db.session() as s:
             program = current_program(s)
         if program is None:
-            raise ClaimError("There is no program yet.")
+            raise ClaimError(N_("There is no program yet."))
         if approving:
             return approve_claim(st.db, program, claim_id, login.user, st.clock())
         return reject_claim(st.db, claim_id, login.user, reason, st.clock())
@@ -211,16 +252,18 @@ async def decide(request: Request) -> Response:
     try:
         claim = await run_in_threadpool(run)
     except ClaimRefused as exc:
-        return await review_page(request, error=str(exc), status=403)
+        return await review_page(request, error=exc.text(lang), status=403)
     except ClaimError as exc:
-        return await review_page(request, error=f"Claim #{claim_id}: {exc}", status=400)
+        error = gettext(lang, "Claim #%(id)s: %(problem)s", id=claim_id, problem=exc.text(lang))
+        return await review_page(request, error=error, status=400)
     return RedirectResponse(f"/claims/review?done={claim.status}-{claim.id}", status_code=303)
 
 
 async def photo(request: Request) -> Response:
     login = await login_of(request)
+    lang = language_of(request, login)
     if login is None:
-        return PlainTextResponse("Log in to see claim photos.", status_code=401)
+        return PlainTextResponse(gettext(lang, "Log in to see claim photos."), status_code=401)
     st = state_of(request)
     claim_id = _claim_id(request)
 
@@ -235,7 +278,7 @@ async def photo(request: Request) -> Response:
     path = photo_file(photo_dir(request), name) if name else None
     if path is None:
         # The same answer for "no such photo" and "not yours": ids reveal nothing.
-        return PlainTextResponse("No such photo.", status_code=404)
+        return PlainTextResponse(gettext(lang, "No such photo."), status_code=404)
     return FileResponse(
         path,
         media_type="image/webp",

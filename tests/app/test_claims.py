@@ -30,6 +30,7 @@ from app.ledger import balance_of
 from app.models import AuditEntry, Claim, Event, LedgerEntry, Partner, Program, Rep, User
 from app.photos import PhotoError, reencode_photo
 from app.programs import current_program
+from app.routes.pages import display_name
 from tests.app.conftest import NOW, client_for
 from tests.app.test_pages import PASSWORD, csrf_of, log_in
 from tests.factories import make_world, sale
@@ -463,7 +464,7 @@ async def test_managers_review_only_their_regions_and_a_rejection_needs_a_reason
     assert "Review claims" in home.text
     assert "INV-0042" in review.text and 'action="/claims/1/approve"' in review.text
     assert no_reason.status_code == 400 and "Say why" in no_reason.text
-    assert approved.status_code == 303 and "approved-1" in after.text
+    assert approved.status_code == 303 and "Claim #1 approved" in after.text
     with sqlite_db.session() as s:
         assert balance_of(s, rep_code="R00000") == 20
 
@@ -487,3 +488,181 @@ def test_a_rejection_that_lands_while_the_sale_is_posted_takes_the_points_back(
         assert balance_of(s, rep_code="R00000") == 0
         assert s.get(Claim, claim_id).status == "rejected"  # type: ignore[union-attr]
     assert [a for a, _, _ in _audited(sqlite_db)][-1] == "claim.approve_undone"
+
+
+# --- Bahasa Indonesia --------------------------------------------------------------------------
+
+
+def _speaks_indonesian(db: Database, *emails: str) -> None:
+    with db.write() as s:
+        s.execute(sa.update(User).where(col(User.email).in_(emails)).values(language="id"))
+
+
+def test_refusals_are_english_for_logs_and_indonesian_on_an_indonesian_page(
+    sqlite_db: Database,
+) -> None:
+    u = _people(sqlite_db)
+    program = _program(sqlite_db)
+    claim_id = _submit(sqlite_db, u["rep"]).id or 0
+    approve_claim(sqlite_db, program, claim_id, u["manager"], NOW)
+    with pytest.raises(ClaimError) as decided:
+        approve_claim(sqlite_db, program, claim_id, u["admin"], NOW)
+    assert str(decided.value) == "This claim was already approved."
+    assert decided.value.text("id") == "Klaim ini sudah disetujui."
+    with pytest.raises(ClaimError) as early:
+        _submit(sqlite_db, u["rep"], invoice="INV-1", day="2025-12-01")
+    # The program starts 2026-01-01 UTC: 07:00 that day in Jakarta, the program's zone.
+    assert str(early.value) == "The invoice date is before the program starts (Jan 1, 2026)."
+    assert early.value.text("id") == "Tanggal faktur lebih awal dari mulainya program (1 Jan 2026)."
+    with pytest.raises(ClaimError) as twice:
+        erp = sale("erp-9", units=3, invoice="INV-0043", sku="TV-55")
+        ingest_events(sqlite_db, program, "erp", [erp], NOW)
+        twin = _submit(sqlite_db, u["rep"], invoice="inv-43").id or 0
+        approve_claim(sqlite_db, program, twin, u["manager"], NOW)
+    assert "already recorded as sale erp-9 from erp;" in str(twice.value)
+    assert "tercatat sebagai penjualan erp-9 dari erp; tolak" in twice.value.text("id")
+    assert display_name("Budi", True, "id") == "Anonim"
+    assert display_name("Budi", True, "en") == "Anonymous"
+    assert display_name("Budi", False, "id") == "Budi"
+
+
+@pytest.mark.anyio
+async def test_claim_pages_speak_indonesian_to_a_user_who_chose_it(
+    any_db: Database, tmp_path: Path
+) -> None:
+    _people(any_db)
+    _speaks_indonesian(any_db, "rep@example.com", "mgr@example.com", "rep2@example.com")
+    async with client_for(any_db, PODIUM_DATA_DIR=str(tmp_path)) as c:
+        await log_in(c, "rep@example.com")
+        form = await c.get("/claims")
+        token = csrf_of(form)
+        bad = {"csrf_token": token, "invoice": "INV-1", "day": "2026-11-20", "sku": "TV-55"}
+        wrong_units = await c.post("/claims", data={**bad, "units": "2.5", "amount": "1"})
+        sent = await _send_claim(c, "INV-0042")
+        after = await c.get(sent.headers["location"])
+    assert '<html lang="id">' in form.text
+    assert "<title>Laporkan penjualan · Podium</title>" in form.text
+    for phrase in ("Nomor faktur", 'placeholder="mis. INV-0042"', "Kirim untuk disetujui"):
+        assert phrase in form.text
+    assert "Belum ada klaim." in form.text and "Invoice" not in form.text
+    assert wrong_units.status_code == 400
+    assert "Jumlah unit harus bilangan bulat, mis. 3." in wrong_units.text
+    assert "Klaim #1 sudah dikirim dan menunggu persetujuan." in after.text
+    # Money the Indonesian way: Rp, dots between thousands, no cents for rupiah.
+    assert "Rp 16.000.000" in after.text and "Menunggu persetujuan" in after.text
+
+    async with client_for(any_db, PODIUM_DATA_DIR=str(tmp_path)) as c:
+        await log_in(c, "rep2@example.com")
+        assert (await _send_claim(c, "inv 42")).status_code == 303  # the same line, again
+    async with client_for(any_db, PODIUM_DATA_DIR=str(tmp_path)) as c:
+        await log_in(c, "mgr@example.com")
+        review = await c.get("/claims/review")
+        token = csrf_of(review)
+        no_reason = await c.post("/claims/1/reject", data={"csrf_token": token, "reason": " "})
+        approved = await c.post("/claims/1/approve", data={"csrf_token": token})
+        blocked = await c.post("/claims/2/approve", data={"csrf_token": token})
+        rejected = await c.post("/claims/2/reject", data={"csrf_token": token, "reason": "Dobel"})
+        done = await c.get(rejected.headers["location"])
+    assert "<h1>Periksa klaim</h1>" in review.text
+    assert "Rp 16.000.000" in review.text and ">Setujui</button>" in review.text
+    assert "Kemungkinan duplikat: baris faktur ini juga tercatat sebagai klaim #2" in review.text
+    assert "(menunggu persetujuan)" in review.text and "Alasan penolakan" in review.text
+    assert no_reason.status_code == 400
+    assert (
+        "Klaim #1: Tuliskan alasan penolakan; tenaga penjual akan melihat alasannya."
+        in no_reason.text
+    )
+    assert approved.status_code == 303
+    assert blocked.status_code == 400
+    assert (
+        "Klaim #2: Baris faktur ini sudah tercatat sebagai penjualan claim-1 dari claims, "
+        "klaim #1 (disetujui); tolak klaim ini sebagai duplikat."
+    ) in blocked.text
+    assert "Klaim #2 ditolak; tenaga penjual dapat melihat alasan Anda." in done.text
+
+    async with client_for(any_db, PODIUM_DATA_DIR=str(tmp_path)) as c:
+        await log_in(c, "rep@example.com")
+        mine = await c.get("/claims")
+    assert ">Disetujui</span>" in mine.text
+
+
+@pytest.mark.anyio
+async def test_a_browser_asking_for_indonesian_gets_it_until_the_user_chooses_otherwise(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    _people(sqlite_db)
+    indonesian = {"Accept-Language": "id-ID,id;q=0.9,en;q=0.5"}
+    async with client_for(sqlite_db, PODIUM_DATA_DIR=str(tmp_path)) as c:
+        c.headers.update(indonesian)
+        photo = await c.get("/claims/1/photo")
+        token = csrf_of(await c.get("/login"))
+        wrong = await c.post(
+            "/login", data={"email": "sby@example.com", "password": "nope!", "csrf_token": token}
+        )
+        await log_in(c, "sby@example.com")
+        review = await c.get("/claims/review")
+        mine = await c.get("/claims")  # a manager without a rep goes to the review page
+    assert photo.status_code == 401 and photo.text == "Masuk untuk melihat foto klaim."
+    assert "Email dan kata sandi tersebut tidak cocok dengan akun mana pun." in wrong.text
+    assert "Tidak ada klaim yang menunggu keputusan Anda." in review.text
+    assert mine.headers["location"] == "/claims/review"
+    async with client_for(sqlite_db, PODIUM_DATA_DIR=str(tmp_path)) as c:
+        c.headers.update(indonesian)
+        await log_in(c, "rep@example.com")
+        refused = await c.get("/claims/review")
+        _speaks_indonesian(sqlite_db)  # nobody: the header still decides
+        with sqlite_db.write() as s:
+            s.execute(
+                sa.update(User).where(col(User.email) == "rep@example.com").values(language="en")
+            )
+        english = await c.get("/claims")
+    assert refused.status_code == 403
+    assert refused.text == "Hanya manajer regional dan admin program yang dapat memeriksa klaim."
+    assert "<h1>Submit a sale</h1>" in english.text  # the user's own choice wins over the header
+
+
+IMPORT_CSV = (
+    "id,type,partner,rep,sku,units,amount,occurred_at,invoice\n"
+    "c1,sale,PT000,R00000,TV-55,2,16000000,2026-11-02T10:00:00+07:00,INV-1\n"
+    "c2,sale,PT000,R00000,NOPE,2,16000000,2026-11-02T10:00:00+07:00,INV-2\n"
+    "c3,sale,PT000,R00000,TV-55,2,16000000,2026-11-02T10:00:00+07:00,INV-3,extra\n"
+)
+
+
+@pytest.mark.anyio
+async def test_the_import_page_speaks_indonesian_around_ingestions_english_row_errors(
+    any_db: Database,
+) -> None:
+    _people(any_db)
+    _speaks_indonesian(any_db, "admin@example.com", "rep@example.com")
+    async with client_for(any_db) as c:
+        await log_in(c, "rep@example.com")
+        refused = await c.get("/admin/import")
+    async with client_for(any_db) as c:
+        await log_in(c, "admin@example.com")
+        page = await c.get("/admin/import")
+        token = csrf_of(page)
+
+        async def upload(name: str, body: bytes) -> httpx.Response:
+            return await c.post(
+                "/admin/import", data={"csrf_token": token}, files={"file": (name, body)}
+            )
+
+        report = await upload("nov.csv", IMPORT_CSV.encode())
+        bad_header = await upload("x.csv", b"id,type\nx,sale\n")
+        latin1 = await upload(
+            "y.csv", "id,type,partner,occurred_at\nü,sale,P,2026\n".encode("cp1252")
+        )
+    assert refused.status_code == 403
+    assert refused.text == "Hanya admin program yang dapat mengimpor penjualan."
+    assert "<h1>Impor penjualan dari CSV</h1>" in page.text and ">Impor</button>" in page.text
+    assert 'aria-label="Berkas CSV"' in page.text
+    assert report.status_code == 200
+    for label in ("baris", "diimpor", "sudah ada", "ditolak", "Masalah"):
+        assert f">{label}<" in report.text
+    # Ingestion's sentence is the JSON API's too: it stays English; this module's own is Indonesian.
+    assert "<td>3</td><td>SKU &#39;NOPE&#39; is not in the product catalog</td>" in report.text
+    assert "<td>4</td><td>10 sel, padahal header hanya punya 9 kolom</td>" in report.text
+    assert bad_header.status_code == 400
+    assert "Header CSV tidak memuat kolom partner, occurred_at" in bad_header.text
+    assert "Berkas ini bukan teks UTF-8" in latin1.text
