@@ -43,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     db = _database()
     db.migrate()
-    _serve(create_app(db=db), args.host, args.port)
+    _serve(create_app(db=db, scheduler=not args.no_scheduler), args.host, args.port)
     return 0
 
 
@@ -80,7 +80,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if not args.no_simulator:
             await simulate_sales(state.db, program.code, stop, state.clock)
 
-    _serve(create_app(db=db, background=[simulator]), args.host, args.port)
+    _serve(create_app(db=db, background=[simulator], scheduler=True), args.host, args.port)
     return 0
 
 
@@ -184,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the web server", description="Migrate, then serve.")
     server_args(serve)
+    serve.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="web only: run no scheduled jobs here (another process closes the periods)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser(
@@ -220,7 +225,61 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--source", help="source name event ids are unique within (default: NAME)")
     create.add_argument("--program", help="program code (default: the newest program)")
     create.set_defaults(func=cmd_apikey_create)
+    close = sub.add_parser(
+        "close-period",
+        help="close a period now (or finish a close that was interrupted)",
+        description="Freeze the boards of PERIOD (e.g. 2026-11, 2026-W47), pay tier bonuses, "
+        "move streaks on and award placement badges, exactly once. Shows progress. A period "
+        "an admin reopened is closed again.",
+    )
+    close.add_argument("program", help="program code")
+    close.add_argument("period", help="period key, e.g. 2026-11 (month), 2026-W47 (week)")
+    close.set_defaults(func=cmd_close_period)
     return parser
+
+
+def cmd_close_period(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from app.closing import CloseRefused, Progress, close_period
+    from app.models import utcnow
+    from app.scheduler import wire_features
+
+    db = _database()
+    db.migrate()
+    with db.session() as s:
+        program = _program(s, args.program)
+    if program is None:
+        return 2
+    wire_features()
+    with tqdm(total=0, unit="step", desc=f"close {args.period}", file=sys.stderr) as bar:
+
+        def progress(p: Progress) -> None:
+            bar.total = p.total
+            bar.set_postfix_str(p.unit)
+            bar.update(p.done - bar.n)
+
+        try:
+            outcome = close_period(
+                db, program, args.period, utcnow(), reclose=True, progress=progress
+            )
+        except CloseRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    record = outcome.record
+    if outcome.status == "busy":
+        print(f"Another process is closing {program.code} right now; try again shortly.")
+        return 1
+    if outcome.status == "already_closed":
+        print(f"{outcome.period_key} was already closed.")
+        return 0
+    assert record is not None
+    print(
+        f"Closed {outcome.period_key}: {record.participants} participants, "
+        f"{record.snapshot_rows} board rows, {record.bonuses} tier bonuses, "
+        f"{record.awards} badges, {record.duration_ms / 1000:.1f} s"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,8 @@ from sqlmodel import col
 
 from app.accounts import Role, create_user
 from app.apikeys import create_api_key
+from app.badges import seed_demo_badges, settle_badges
+from app.challenges import seed_demo_challenges
 from app.db import Database
 from app.ingest import IngestReport, ingest_events
 from app.models import League, Partner, Product, Program, Region, Rep, User
@@ -528,6 +530,8 @@ def seed_demo(db: Database, now: datetime) -> DemoInfo | None:
         report = ingest_events(db, program, HISTORY_SOURCE, batch, now, index_offset=offset)
         accepted += report.accepted
         _check(report, len(batch))
+    seed_demo_badges(db, program, now)  # definitions, then what the history earned
+    seed_demo_challenges(db, program, now)  # live, already moved by the history
 
     seconds = time.perf_counter() - started
     log.info("demo %s seeded: %d partners, %d reps, %d history events in %.1f s",
@@ -861,6 +865,8 @@ async def simulate_sales(
                 report = await asyncio.to_thread(
                     ingest_events, db, world.program, SIMULATOR_SOURCE, events, now
                 )
+                if report.accepted:  # after the commit, off the event loop
+                    await asyncio.to_thread(settle_badges, db, world.program, now)
                 if report.rejected:
                     log.warning("simulator: %d sale(s) rejected: %s",
                                 len(report.rejected), report.rejected[0]["error"])

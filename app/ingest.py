@@ -9,6 +9,7 @@ transaction: a batch is written whole or not at all.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import time
@@ -33,9 +34,11 @@ from pydantic import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import col
 
+from app.challenges import challenge_index, record_progress
 from app.db import Database, lock_program_writes
 from app.models import PeriodTotal, Program
 from app.programs import rules_of
+from game.challenges import Contribution
 from game.events import (
     MAX_AMOUNT_PER_LINE,
     MAX_UNITS_PER_LINE,
@@ -122,14 +125,19 @@ class IngestReport:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     duplicate_of: list[dict[str, Any]] = field(default_factory=list)
     entry_ids: list[int] = field(default_factory=list)
+    # Events for a closed period, held as pending adjustments for a program admin.
+    held: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        answer = {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "duplicate_of": self.duplicate_of,
         }
+        if self.held:
+            answer["held"] = self.held
+        return answer
 
 
 EXAMPLE_TIME = "2026-11-22T14:05:00+07:00"
@@ -202,6 +210,8 @@ class _Ref:
     id: int
     code: str
     partner_id: int | None = None
+    region_id: int = 0  # partners only: what challenge scopes filter on
+    league_id: int = 0
 
 
 @dataclass
@@ -254,6 +264,7 @@ def ingest_events(
     report.duplicates = written.duplicates
     report.duplicate_of = written.duplicate_of
     report.entry_ids = written.entry_ids
+    report.held = written.held
     report.rejected.extend(written.rejected)
     report.rejected.sort(key=lambda r: r["index"])
     return report
@@ -299,9 +310,9 @@ def _write(
         lock_program_writes(session, program.id)
         rows = _Rows(session, db)
         partners = {
-            code.upper(): _Ref(pid, code)
-            for pid, code in rows.select_in(
-                "SELECT id, code FROM partner",
+            code.upper(): _Ref(pid, code, None, region_id, league_id)
+            for pid, code, region_id, league_id in rows.select_in(
+                "SELECT id, code, region_id, league_id FROM partner",
                 "code",
                 {c.event.partner for c in candidates},
             )
@@ -373,6 +384,8 @@ def _write(
                 seen_lines[c.line_key] = ev.id
             accepted.append((c, partners[ev.partner], reps.get(ev.rep) if ev.rep else None))
 
+        if accepted:
+            accepted = _hold_late(session, db, program, rules, source, accepted, out)
         if accepted:
             _store(session, db, program, rules, source, accepted, out)
     return out
@@ -537,6 +550,9 @@ def _store(
     assert program.id is not None
     program_id, scoring, earn = program.id, rules.scoring, EntryKind.EARN.value
     capped_by_period = scoring.cap_per_period is not None
+    # Live challenges this batch may count for (usually none, then this costs one query).
+    challenges = challenge_index(session, rows.cursor, rows.mark, program_id)
+    progress: list[Contribution] = []
     for (c, partner, rep), period_key, event_id, entry_id in zip(
         accepted, keys, event_ids, entry_ids, strict=True
     ):
@@ -562,6 +578,11 @@ def _store(
             occurred, received, f"capped from {result.uncapped}" if points < result.uncapped else "",
         ))
         # fmt: on
+        if challenges:
+            progress += challenges.contributions(
+                entry_id, ev.occurred_at, partner.id, partner.region_id, partner.league_id,
+                rep_id, ev.type.value, ev.sku, units, amount, points,
+            )  # fmt: skip
         holders = (
             [("partner", partner.id)] if rep is None else [("partner", partner.id), ("rep", rep.id)]
         )
@@ -585,6 +606,8 @@ def _store(
     rows.insert("event", EVENT_COLUMNS, events)
     rows.insert("ledger_entry", ENTRY_COLUMNS, entries)
     add_to_totals(session, db, program_id, totals)
+    if progress:
+        record_progress(rows.cursor, rows.mark, progress, received)
     out.entry_ids = entry_ids
     out.accepted = len(entries)
 
@@ -639,3 +662,65 @@ def _earned_so_far(
         )
     ).all()
     return {(r[0], r[1], r[2]): r[3] for r in rows if (r[0], r[1], r[2]) in wanted}
+
+
+def _hold_late(
+    session: Any,
+    db: Database,
+    program: Program,
+    rules: ProgramRules,
+    source: str,
+    accepted: list[tuple[_Candidate, _Ref, _Ref | None]],
+    out: IngestReport,
+) -> list[tuple[_Candidate, _Ref, _Ref | None]]:
+    """Events whose period is closed are held as pending adjustments (an admin applies or
+    rejects them); the rest go on. Runs under the program's write lock, like the close's
+    claim, so an event is either in the frozen totals or held, never lost in between."""
+    periods = _Periods(rules)
+    keys = [periods.key(c.event.occurred_at) for c, _, _ in accepted]
+    rows = _Rows(session, db)
+    closed = {
+        key
+        for key, state in rows.select_in(
+            "SELECT period_key, state FROM period_close",
+            "period_key",
+            set(keys),
+            program_id=program.id,
+        )
+        if state != "reopened"  # a reopened period takes its events again
+    }
+    if not closed:
+        return accepted
+    late = [(a, key) for a, key in zip(accepted, keys, strict=True) if key in closed]
+    already = dict(
+        rows.select_in(
+            "SELECT external_id, id FROM pending_adjustment",
+            "external_id",
+            {a[0].event.id for a, _ in late},
+            program_id=program.id,
+            source=source,
+        )
+    )
+    received = rows.instant(datetime.now(UTC))
+    fresh = []
+    for (c, _, _), key in late:
+        if c.event.id in already:
+            out.duplicates += 1
+            out.duplicate_of.append({"index": c.index, "of": c.event.id})
+            continue
+        already[c.event.id] = 0
+        body = c.event.model_dump(mode="json", exclude_none=True)
+        fresh.append((program.id, key, source, c.event.id, json.dumps(body), c.body_hash,
+                      received, "pending", ""))  # fmt: skip
+        out.held.append(
+            {"index": c.index, "period": key,
+             "reason": f"period {key} is closed; the event waits for a program admin"}
+        )  # fmt: skip
+    if fresh:
+        rows.insert(
+            "pending_adjustment",
+            ("program_id", "period_key", "source", "external_id", "event", "body_hash",
+             "received_at", "status", "reason"),
+            fresh,
+        )  # fmt: skip
+    return [a for a, key in zip(accepted, keys, strict=True) if key not in closed]

@@ -46,6 +46,7 @@ from app.context import SESSION_COOKIE, AppState
 from app.models import Partner, Program, Rep
 from app.programs import current_program, rules_of
 from app.routes import boards as pages
+from app.routes import challenges as challenge_pages
 from app.routes.boards import _live_link
 from app.routes.pages import home_board, home_context, language_of
 from game import alerts
@@ -56,6 +57,7 @@ from game.ranking import Standing
 log = logging.getLogger(__name__)
 
 CHANNEL = "podium:live:boards"
+CHALLENGE_PREFIX = "challenge:"  # feed ids of challenge standings (not leaderboards)
 QUEUE_SIZE = 32  # pushes a slow client may lag behind before it is dropped (it resyncs)
 RECHECK_SECONDS = 4.0  # how long a revoked session or TV link may keep its socket
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # Redis reconnect delays (seconds, before jitter)
@@ -247,6 +249,10 @@ class LiveHub:
 
     def _mark_dirty(self, boards: frozenset[str] | set[str]) -> None:
         hit = self.watched() & boards
+        if boards:
+            # A challenge's standings move with its program's sales, which always move some
+            # board: re-render them with every round (an unchanged rendering is not re-sent).
+            hit |= {b for b in self.watched() if b.startswith(CHALLENGE_PREFIX)}
         if not hit:
             return
         self._dirty |= hit
@@ -530,6 +536,9 @@ async def live_boards(websocket: WebSocket) -> None:
         await websocket.close(SERVICE_RESTART)
         return
     params = websocket.query_params
+    if params.get("challenge", "").isdigit():
+        await _live_challenge(websocket, st, int(params["challenge"]))
+        return
     token = params.get("tv", "")
     session_token = websocket.cookies.get(SESSION_COOKIE)
     login = None
@@ -605,6 +614,7 @@ async def live_boards(websocket: WebSocket) -> None:
             if context.get("program") is None or context.get("error"):
                 return None
             context["fmt_number"] = lambda v: _number(v, lang)
+            context["lang"] = lang  # the block's words are translated into the viewer's language
             return render_block(st.templates.env, "boards.html", "board", oob=True, **context)
 
         def home_fragment() -> str | None:
@@ -612,6 +622,7 @@ async def live_boards(websocket: WebSocket) -> None:
             context = home_context(st, login, lang, own, st.clock())
             if context.get("program") is None:
                 return None
+            context["lang"] = lang
             return "".join(
                 render_block(st.templates.env, "home.html", block, oob=True, **context)
                 for block in ("participant_card", "top_reps")
@@ -641,6 +652,44 @@ async def live_boards(websocket: WebSocket) -> None:
         hub.unsubscribe(sub)
     if code is not None:
         with contextlib.suppress(Exception):  # the client may be gone already
+            await websocket.close(code)
+
+
+async def _live_challenge(websocket: WebSocket, st: AppState, challenge_id: int) -> None:
+    """``/ws/boards?challenge=ID``: a challenge page's standings, for those who may see it."""
+    session_token = websocket.cookies.get(SESSION_COOKIE)
+    login = await run_in_threadpool(_login, st, session_token)
+    if login is None:
+        await websocket.close(POLICY_VIOLATION, "log in to watch a challenge")
+        return
+    lang = language_of(websocket, login)
+    user = login.user
+
+    def fragment() -> str | None:
+        context = challenge_pages.challenge_context(st, user, challenge_id, st.clock())
+        if context is None:
+            return None
+        context["lang"] = lang
+        challenge_pages.add_formatters(context, context["program"])
+        return render_block(st.templates.env, "challenge.html", "standings", oob=True, **context)
+
+    def still_allowed() -> bool:
+        return _login(st, session_token) is not None
+
+    # One feed per viewer: the rows mark "you" and the progress bar is the viewer's own.
+    key = ("challenge", challenge_id, user.id, lang)
+    try:
+        sub = await st.live.subscribe(key, f"{CHALLENGE_PREFIX}{challenge_id}", fragment)
+    except Exception:
+        log.exception("live challenge: the first rendering failed")
+        await websocket.close(1011)
+        return
+    try:
+        code = await _serve(websocket, sub, st.live, still_allowed)
+    finally:
+        st.live.unsubscribe(sub)
+    if code is not None:
+        with contextlib.suppress(Exception):
             await websocket.close(code)
 
 

@@ -18,6 +18,109 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
+_CHALLENGE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "kind": {"type": "string", "enum": ["target", "race", "top", "team", "h2h"]},
+        "audience": {"type": "string", "enum": ["rep", "partner"]},
+        "metric": {"type": "string", "enum": ["units", "revenue", "points", "events"]},
+        "status": {
+            "type": "string",
+            "enum": ["scheduled", "live", "ended", "settled", "cancelled"],
+        },
+        "starts_at": {"type": "string", "format": "date-time"},
+        "ends_at": {"type": "string", "format": "date-time", "description": "exclusive"},
+        "target": {"type": ["integer", "null"]},
+        "winners": {"type": ["integer", "null"]},
+        "enrolment": {"type": "string", "enum": ["auto", "opt_in"]},
+        "reward_points": {"type": "integer"},
+        "reward_badge": {"type": ["string", "null"]},
+    },
+}
+
+
+def _challenge_paths() -> dict[str, Any]:
+    """Challenges (SPIFs): the list, and one participant's progress in one."""
+    return {
+        "/api/v1/challenges": {
+            "get": {
+                "summary": "The program's challenges (drafts are never listed)",
+                "operationId": "listChallenges",
+                "parameters": [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "schema": {
+                            "type": "string",
+                            "enum": ["scheduled", "live", "ended", "settled", "cancelled"],
+                        },
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Newest window first",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "challenges": {"type": "array", "items": _CHALLENGE}
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": _error("An unknown status"),
+                    "401": _error("Missing, unknown or revoked API key"),
+                },
+            }
+        },
+        "/api/v1/challenges/{challenge_id}/progress/{code}": {
+            "get": {
+                "summary": "A rep's or partner's progress and position in a challenge",
+                "description": "Ranking is standard competition ranking (1, 2, 2, 4); within a "
+                "tie whoever reached the value first is listed first. Revenue is in minor units.",
+                "operationId": "getChallengeProgress",
+                "parameters": [
+                    {
+                        "name": "challenge_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                    {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The participant's progress",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "challenge": _CHALLENGE,
+                                        "participant": {"type": "string"},
+                                        "value": {"type": "integer"},
+                                        "rank": {"type": ["integer", "null"]},
+                                        "goal": {"type": "integer"},
+                                        "reached": {"type": "boolean"},
+                                        "leaders": {"type": "array", "items": {"type": "object"}},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "401": _error("Missing, unknown or revoked API key"),
+                    "404": _error("No such challenge, participant, or not in its scope"),
+                },
+            }
+        },
+    }
+
+
 def openapi_document(settings: Settings) -> dict[str, Any]:
     event_schema = EventIn.model_json_schema(ref_template=REF)
     defs = event_schema.pop("$defs", {})
@@ -326,6 +429,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     },
                 }
             },
+            **_challenge_paths(),
         },
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},

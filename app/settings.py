@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     secret_key: str = Field(DEV_SECRET, alias="PODIUM_SECRET_KEY")
     data_dir: Path = Field(ROOT / "data", alias="PODIUM_DATA_DIR")
     base_url: str = Field("http://127.0.0.1:8000", alias="PODIUM_BASE_URL")
+    # The contact address of the Open Badges issuer profile; empty: badges@<host of base_url>.
+    issuer_email: str = Field("", alias="PODIUM_ISSUER_EMAIL")
+    # smtp://user:password@host:587?starttls=1&from=podium@example.com (smtps:// for TLS on
+    # connect). Empty: emails are printed to the console instead (app/mail.py).
+    smtp_url: str = Field("", alias="PODIUM_SMTP_URL")
     max_events_per_request: int = Field(1000, alias="PODIUM_MAX_EVENTS_PER_REQUEST")
     max_body_bytes: int = Field(2 * 1024 * 1024, alias="PODIUM_MAX_BODY_BYTES")
     max_upload_bytes: int = Field(20 * 1024 * 1024, alias="PODIUM_MAX_UPLOAD_BYTES")

@@ -17,15 +17,22 @@ from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from app import i18n
+from app.accounts import ResetRequestLimiter
 from app.boards import Leaderboards
 from app.context import AppState
 from app.db import Database
 from app.live import LiveHub, live_boards
+from app.mail import OutboxSender, delivery_for
 from app.models import utcnow
 from app.pagecache import PageCache
 from app.ratelimit import LoginLimiter
-from app.routes import api, claims, pages, rules
+from app.routes import accounts as account_pages
+from app.routes import api, claims, pages, profile, rules
+from app.routes import badges as badge_pages
 from app.routes import boards as board_pages
+from app.routes import challenges as challenge_pages
+from app.routes import schedule as schedule_pages
+from app.scheduler import Scheduler
 from app.security import SecurityMiddleware
 from app.settings import Settings, get_settings
 
@@ -35,8 +42,10 @@ def create_app(
     db: Database | None = None,
     clock: Callable[[], datetime] = utcnow,
     background: Sequence[Callable[[AppState, asyncio.Event], Coroutine[Any, Any, None]]] = (),
+    scheduler: bool = False,
 ) -> Starlette:
-    """``background`` tasks (e.g. the demo's sales simulator) run for the server's lifetime."""
+    """``background`` tasks (e.g. the demo's sales simulator) run for the server's lifetime;
+    ``scheduler`` also runs the scheduled jobs in it (``podium serve``, unless --no-scheduler)."""
     settings = settings or get_settings()
     database = db or Database(settings.effective_database_url)
     templates = Jinja2Blocks(directory=str(settings.templates_dir))  # autoescape on for .html
@@ -46,17 +55,24 @@ def create_app(
     boards = Leaderboards(database, redis_client, view_max_age=settings.board_refresh_seconds)
     live = LiveHub(settings.redis_url, clock=clock, alert_min_seconds=settings.alert_min_seconds)
     live.attach(boards)
+    outbox = OutboxSender(database, delivery_for(settings), clock)
+    jobs = Scheduler(database, clock) if scheduler else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         await live.start()
+        if jobs is not None:  # period closes, challenges, reminders (app/scheduler.py)
+            jobs.start()
+            app.state.scheduler = jobs
         tasks: list[asyncio.Task[None]] = [
-            asyncio.create_task(job(app.state.podium, stop)) for job in background
+            asyncio.create_task(job(app.state.podium, stop)) for job in (*background, outbox.run)
         ]
         yield
         stop.set()
         await live.stop()
+        if jobs is not None:
+            jobs.shutdown()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=5)
@@ -71,7 +87,12 @@ def create_app(
             WebSocketRoute("/ws/boards", live_boards),
             *api.routes,
             *claims.routes,
+            *challenge_pages.routes,
+            *badge_pages.routes,
             *rules.routes,
+            *profile.routes,
+            *account_pages.routes,
+            *schedule_pages.routes,
             *pages.routes,
             Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
         ],
@@ -91,4 +112,6 @@ def create_app(
         login_limiter=LoginLimiter(settings.redis_url or "memory://"),
         live=live,
     )
+    app.state.outbox = outbox  # woken by the account pages once their email is committed
+    app.state.reset_limiter = ResetRequestLimiter(settings.redis_url or "memory://")
     return app

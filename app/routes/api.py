@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.apikeys import find_api_key
+from app.badges import settle_badges
 from app.boards import BoardRow, BoardView
 from app.context import state_of
 from app.ingest import ingest_events
@@ -104,7 +106,9 @@ async def post_events(request: Request) -> JSONResponse:
         status = 207
     else:
         status = 200
-    return JSONResponse(report.as_json(), status_code=status)
+    # Badges are evaluated after the answer is sent: the integration never waits for them.
+    badges = BackgroundTask(settle_badges, st.db, program, st.clock()) if report.accepted else None
+    return JSONResponse(report.as_json(), status_code=status, background=badges)
 
 
 async def get_participant(request: Request) -> JSONResponse:

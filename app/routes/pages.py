@@ -17,8 +17,11 @@ from starlette.routing import Route
 
 from app import formatting
 from app.accounts import Login, Role, authenticate, end_session, start_session
-from app.context import SESSION_COOKIE, AppState, login_of, render, state_of
-from app.imports import decode_upload, import_csv
+from app.challenges import announcements
+from app.context import SESSION_COOKIE, AppState, is_htmx, login_of, render, state_of
+from app.dashboard import dashboard_of
+from app.i18n import N_, gettext
+from app.imports import ImportRefused, decode_upload, import_csv
 from app.models import Partner, PeriodTotal, Program, Rep
 from app.participants import summarise
 from app.programs import current_program, rules_of
@@ -56,8 +59,8 @@ async def base_context(request: Request) -> dict[str, Any]:
     }
 
 
-def display_name(name: str, anonymous: bool) -> str:
-    return "Anonymous" if anonymous else name
+def display_name(name: str, anonymous: bool, lang: str) -> str:
+    return gettext(lang, "Anonymous") if anonymous else name
 
 
 def _period_stats(session: Any, program: Program, period_key: str) -> dict[str, int]:
@@ -89,13 +92,19 @@ _STATS: dict[tuple[int, str, int], dict[str, int]] = {}
 
 
 def home_context(
-    st: AppState, login: Login | None, lang: str, wanted: str, now: datetime
+    st: AppState,
+    login: Login | None,
+    lang: str,
+    wanted: str,
+    now: datetime,
+    with_dashboard: bool = True,
 ) -> dict[str, Any]:
     """Everything the home page shows below the header (blocking: call from a thread).
 
     Shared by the page and by its live pushes (``app/live.py``), so a pushed card or top-reps
     list is rendered from exactly the same data as the page. ``wanted`` is a participant code,
-    or "rep:" / "partner:" for the logged-in person's own card."""
+    or "rep:" / "partner:" for the logged-in person's own card. ``with_dashboard``: also the
+    logged-in rep's or partner admin's own streak, ranks and recent activity."""
     with st.db.session() as s:
         program = current_program(s)
         if program is None:
@@ -119,8 +128,17 @@ def home_context(
             stats = _STATS[cache_key] = _period_stats(s, program, period.key)
         you = login.user.rep_id if login is not None else None
         board = st.boards.view(program, home_board(period.key), you=you, limit=10)
+        dashboard = (
+            dashboard_of(s, st.boards, program, login.user, now)
+            if with_dashboard and login is not None
+            else None
+        )
+        # Live challenges this person is in or manages: the launch announcement.
+        launches = announcements(s, program, login.user if login else None, now)
     context: dict[str, Any] = {
+        "lang": lang,  # live pushes render blocks without the page's base context
         "program": program,
+        "dashboard": dashboard,
         "period": period,
         "summary": summary,
         # The logged-in rep's own card: the one live pushes replace (never a looked-up one).
@@ -133,6 +151,7 @@ def home_context(
         "fmt_day": lambda d: formatting.day(d, lang, program.timezone),
         "days_left": _days_left(period.end, now),
     }
+    context.update(launches)
     if summary is not None:
         context["summary_name"] = summary.name
     return context
@@ -155,7 +174,11 @@ async def home(request: Request) -> Response:
         elif user.partner_id is not None:
             wanted = "partner:"
     now = st.clock()
-    context.update(await run_in_threadpool(home_context, st, login, context["lang"], wanted, now))
+    # A looked-up card (an htmx swap of the card alone) does not need the dashboard.
+    own = not is_htmx(request)
+    context.update(
+        await run_in_threadpool(home_context, st, login, context["lang"], wanted, now, own)
+    )
     return render(request, "home.html", context, block="participant_card")
 
 
@@ -190,7 +213,11 @@ async def login_submit(request: Request) -> Response:
         context["csrf_token"] = await csrf_token_for(request)
         context.update(
             {
-                "error": f"Too many login attempts. Wait {wait} seconds and try again.",
+                "error": gettext(
+                    context["lang"],
+                    "Too many login attempts. Wait %(seconds)s seconds and try again.",
+                    seconds=wait,
+                ),
                 "email": email,
                 "next": target,
             }
@@ -210,7 +237,9 @@ async def login_submit(request: Request) -> Response:
         context["csrf_token"] = await csrf_token_for(request)
         context.update(
             {
-                "error": "That email and password do not match an account.",
+                "error": gettext(
+                    context["lang"], "That email and password do not match an account."
+                ),
                 "email": email,
                 "next": target,
             }
@@ -248,7 +277,10 @@ async def _require_admin(request: Request) -> Response | None:
     if login is None:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     if login.user.role != Role.PROGRAM_ADMIN:
-        return PlainTextResponse("Only program admins can import sales.", status_code=403)
+        return PlainTextResponse(
+            gettext(language_of(request, login), "Only program admins can import sales."),
+            status_code=403,
+        )
     return None
 
 
@@ -267,7 +299,7 @@ async def import_upload(request: Request) -> Response:
     form = await request.form(max_part_size=st.settings.max_upload_bytes)
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        context["error"] = "Choose a CSV file to import."
+        context["error"] = gettext(context["lang"], "Choose a CSV file to import.")
         return render(request, "admin_import.html", context, block="import_result", status_code=400)
     data = await upload.read()
     filename = upload.filename
@@ -277,11 +309,16 @@ async def import_upload(request: Request) -> Response:
         with st.db.session() as s:
             program = current_program(s)
         if program is None:
-            raise ValueError("there is no program yet; run `podium demo` or create one first")
+            raise ImportRefused(
+                N_("There is no program yet; run `podium demo` or create one first.")
+            )
         return import_csv(st.db, program, decode_upload(data), st.clock(), filename=filename)
 
     try:
         context["report"] = await run_in_threadpool(run)
+    except ImportRefused as exc:
+        context["error"] = exc.text(context["lang"])
+        return render(request, "admin_import.html", context, block="import_result", status_code=400)
     except ValueError as exc:
         context["error"] = str(exc).capitalize() + "."
         return render(request, "admin_import.html", context, block="import_result", status_code=400)

@@ -47,6 +47,17 @@ ACCESS: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/tv/{token}"): dict.fromkeys(ROLES, GONE),  # only a live secret token opens one
     ("GET", "/admin/tv"): ADMIN_ONLY,
     ("GET", "/admin/import"): ADMIN_ONLY,
+    ("GET", "/admin/schedule"): ADMIN_ONLY,  # closes, reopens, late events
+    # Accounts and enrollment: anyone may ask for a reset link; a reset or invitation page
+    # opens only for a live secret token (404 alike for every role otherwise).
+    ("GET", "/password/forgot"): PUBLIC,
+    ("GET", "/password/reset/{token}"): dict.fromkeys(ROLES, GONE),
+    ("GET", "/invite/{token}"): dict.fromkeys(ROLES, GONE),
+    ("GET", "/admin/partners"): ADMIN_ONLY,  # enrolment of partners
+    # A partner's admin manages its own team only (the page takes no partner id).
+    ("GET", "/team"): {**dict.fromkeys(ROLES, NO), "stranger": LOGIN, "owner": OK},
+    # Everyone logged in has a profile (their own only: it takes no id); a stranger logs in.
+    ("GET", "/profile"): {**dict.fromkeys(ROLES, OK), "stranger": LOGIN},
     # Reps submit and see their own; a partner admin sees its company's; deciders are sent on
     # to their review page.
     ("GET", "/claims"): {
@@ -72,6 +83,39 @@ ACCESS: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/participants/{code}"): dict.fromkeys(ROLES, AUTH),  # API key, not cookies
     ("GET", "/api/v1/leaderboards/{program}/{scope}/{metric}"): dict.fromkeys(ROLES, AUTH),
     ("GET", "/api/v1/openapi.json"): PUBLIC,
+    # Challenges: everyone logged in has a list (only what they may see); managers and admins
+    # define. One challenge's page answers 404 alike for "none" and "not yours" (see
+    # tests/app/test_challenges_http.py for region A against region B).
+    ("GET", "/challenges"): {**dict.fromkeys(ROLES, OK), "stranger": LOGIN},
+    ("GET", "/challenges/new"): {
+        **dict.fromkeys(ROLES, NO),
+        "stranger": LOGIN,
+        "manager": OK,
+        "other_manager": OK,
+        "admin": OK,
+    },
+    ("GET", "/challenges/{challenge_id:int}"): {**dict.fromkeys(ROLES, GONE), "stranger": LOGIN},
+    ("GET", "/api/v1/challenges"): dict.fromkeys(ROLES, AUTH),
+    ("GET", "/api/v1/challenges/{challenge_id:int}/progress/{code}"): dict.fromkeys(ROLES, AUTH),
+    # Badges: a shared badge link opens for anyone (gallery, showcases, earned pages, images,
+    # certificates, Open Badges documents); "my badges" needs a login; admins define them.
+    # An unknown award, badge or image answers 404 alike for everyone.
+    ("GET", "/badges"): PUBLIC,
+    ("GET", "/badges/mine"): {**dict.fromkeys(ROLES, OK), "stranger": LOGIN},
+    ("GET", "/badges/showcase/{code}"): PUBLIC,
+    ("GET", "/badges/earned/{uid}"): dict.fromkeys(ROLES, GONE),
+    ("GET", "/badges/earned/{uid}/card.png"): dict.fromkeys(ROLES, GONE),
+    ("GET", "/badges/earned/{uid}/baked.png"): dict.fromkeys(ROLES, GONE),
+    ("GET", "/badges/earned/{uid}/certificate.pdf"): dict.fromkeys(ROLES, GONE),
+    # R00000 has no place in 2026-10 (its claim is not approved).
+    ("GET", "/badges/placements/{program}/{period}/{code}/certificate.pdf"): dict.fromkeys(
+        ROLES, GONE
+    ),
+    ("GET", "/badges/assertions/{uid}"): dict.fromkeys(ROLES, GONE),
+    ("GET", "/badges/classes/{program}/{badge}/{level}"): dict.fromkeys(ROLES, GONE),
+    ("GET", "/badges/issuers/{program}"): PUBLIC,
+    ("GET", "/badges/art/{program}/{badge}/{level}/{size:int}.png"): dict.fromkeys(ROLES, GONE),
+    ("GET", "/admin/badges"): ADMIN_ONLY,
 }
 # Deciding a claim: only a manager of its region or an admin (303: decided, back to the list);
 # never the rep, its colleague, its partner's admin or a manager of another region (403);
@@ -96,6 +140,10 @@ def test_every_get_route_has_a_written_rule() -> None:
 
 def _fill(path: str, claim_id: int) -> str:
     path = path.replace("{claim_id:int}", str(claim_id)).replace("{code}", "R00000")
+    path = path.replace("{challenge_id:int}", "999")
+    path = path.replace("{uid}", "no-such-award").replace("{badge}", "no-such-badge")
+    path = path.replace("{level}", "gold").replace("{size:int}", "512")
+    path = path.replace("{period}", "2026-10")
     path = path.replace("{token}", "not-a-live-token").replace("{program}", "P1")
     return path.replace("{scope}", "everyone").replace("{metric}", "points")
 
