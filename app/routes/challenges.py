@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from app import formatting
 from app.accounts import Login
+from app.badges import EVENT_NAMES
 from app.challenges import (
     ChallengeError,
     ChallengeForm,
@@ -117,7 +118,7 @@ def _choices(s: Session, user: User) -> dict[str, Any]:
         "regions": [r for r in regions if allowed is None or r.id in allowed],
         "leagues": s.exec(select(League).order_by(col(League.position))).all(),
         "kinds": [k.value for k in ChallengeKind],
-        "event_types": [t.value for t in EventType],
+        "event_types": [(t.value, EVENT_NAMES.get(t.value, t.value)) for t in EventType],
     }
 
 

@@ -95,18 +95,24 @@ def _english_only_words(data_words: set[str]) -> set[str]:
 def _data_words(db: Database) -> set[str]:
     with db.session() as s:
         texts = [
-            *s.execute(sa.select(Partner.name, Partner.city)).scalars(),
+            *s.execute(sa.select(Partner.name)).scalars(),
+            *s.execute(sa.select(Partner.city)).scalars(),
             *s.execute(sa.select(Rep.name)).scalars(),
             *s.execute(sa.select(Region.name)).scalars(),
             *s.execute(sa.select(League.name)).scalars(),
-            *s.execute(sa.select(Program.name, Program.objective)).scalars(),
+            *s.execute(sa.select(Program.name)).scalars(),
+            *s.execute(sa.select(Program.objective)).scalars(),
             *s.execute(sa.select(Product.name)).scalars(),
             *s.execute(sa.select(User.name)).scalars(),
             *s.execute(sa.select(User.email)).scalars(),
             *s.execute(sa.select(Rep.email)).scalars(),
         ]
+        # Tier names are the program's own words, as its admin typed them.
+        tiers = [
+            t["name"] for p in s.execute(sa.select(Program.tiers)).scalars() for t in p["tiers"]
+        ]
     codes = [m.value for m in Metric] + [a.value for a in Audience] + [k.value for k in ScopeKind]
-    return {w.lower() for t in texts + codes if t for w in WORD.findall(t)}
+    return {w.lower() for t in texts + tiers + codes if t for w in WORD.findall(t)}
 
 
 async def test_every_page_in_indonesian_shows_no_english_to_any_role(
