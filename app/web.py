@@ -51,6 +51,7 @@ def create_app(
     templates = Jinja2Blocks(directory=str(settings.templates_dir))  # autoescape on for .html
     templates.env.globals["static_version"] = "1"
     i18n.install(templates.env)
+    templates.env.filters["league"] = board_pages.league_filter
     redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     boards = Leaderboards(database, redis_client, view_max_age=settings.board_refresh_seconds)
     live = LiveHub(settings.redis_url, clock=clock, alert_min_seconds=settings.alert_min_seconds)

@@ -19,6 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from babel.numbers import format_decimal
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
@@ -243,6 +245,12 @@ def league_label(name: str, lang: str) -> str:
     """ "League Medium", but not "League Liga Madya" for a league already named as one."""
     first = name.split(" ", 1)[0].casefold()
     return name if first in {"league", "liga"} else gettext(lang, "League %(name)s", name=name)
+
+
+@pass_context
+def league_filter(context: Context, name: str) -> str:
+    """``{{ name | league }}`` in a template: ``league_label`` in the page's language."""
+    return league_label(name, context.get("lang", "en"))
 
 
 def region_label(name: str, lang: str) -> str:

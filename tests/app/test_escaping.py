@@ -138,6 +138,8 @@ def test_no_template_turns_escaping_off() -> None:
         text = template.read_text()
         assert not re.search(r"\|\s*safe\b", text), f"{template.name} uses |safe"
         assert not re.search(r"autoescape\s+false", text), template.name
+        # The CSP (style-src 'self') drops inline styles: a width set this way silently vanishes.
+        assert not re.search(r"\sstyle=", text), f"{template.name} uses an inline style"
 
 
 def test_markup_only_wraps_constant_html() -> None:
