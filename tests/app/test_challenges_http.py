@@ -3,6 +3,8 @@ region B; the form explains its mistakes; the list shows progress; the API lists
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlmodel import select
 
@@ -132,6 +134,11 @@ async def test_a_rep_sees_the_challenge_with_progress_and_position_and_indonesia
         assert 'aria-valuenow="2"' in listing.text
         indonesian = await c.get("/challenges", headers={"Accept-Language": "id"})
         assert "Tantangan" in indonesian.text
+        href = re.search(r'href="(/challenges/\d+)"', listing.text)
+        assert href, listing.text
+        page = await c.get(href.group(1))  # the challenge's own page, with the rep's progress
+        assert page.status_code == 200, page.text
+        assert "You: 2" in page.text and 'class="fill-' in page.text
 
 
 async def test_the_api_lists_challenges_and_a_participants_progress(sqlite_db: Database) -> None:
