@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 import sqlalchemy as sa
+from sqlmodel import col
 
 from app.db import Database
 from app.i18n import ANONYMOUS
@@ -61,12 +62,12 @@ def baseline_key(program: Program, period_key: str) -> str | None:
 
 # The running totals a board value is made from, in the order of game.boards.Totals' fields.
 TOTALS_COLUMNS = (
-    PeriodTotal.points,
-    PeriodTotal.units,
-    PeriodTotal.revenue_minor,
-    PeriodTotal.points_seq,
-    PeriodTotal.units_seq,
-    PeriodTotal.revenue_seq,
+    col(PeriodTotal.points),
+    col(PeriodTotal.units),
+    col(PeriodTotal.revenue_minor),
+    col(PeriodTotal.points_seq),
+    col(PeriodTotal.units_seq),
+    col(PeriodTotal.revenue_seq),
 )
 
 
@@ -75,29 +76,31 @@ def scope_filter(query: Any, spec: BoardSpec, participant: Any) -> Any:
     if spec.scope.kind == ScopeKind.EVERYONE:
         return query
     if spec.audience == Audience.REPS:
-        query = query.join(Rep, Rep.id == participant).join(Partner, Partner.id == Rep.partner_id)
+        query = query.join(Rep, col(Rep.id) == participant).join(
+            Partner, col(Partner.id) == col(Rep.partner_id)
+        )
     else:
-        query = query.join(Partner, Partner.id == participant)
+        query = query.join(Partner, col(Partner.id) == participant)
     match spec.scope.kind:
         case ScopeKind.REGION:
-            query = query.join(Region, Region.id == Partner.region_id)
-            return query.where(Region.code == spec.scope.code)
+            query = query.join(Region, col(Region.id) == col(Partner.region_id))
+            return query.where(col(Region.code) == spec.scope.code)
         case ScopeKind.LEAGUE:
-            query = query.join(League, League.id == Partner.league_id)
-            return query.where(League.code == spec.scope.code)
+            query = query.join(League, col(League.id) == col(Partner.league_id))
+            return query.where(col(League.code) == spec.scope.code)
         case ScopeKind.TEAM:
-            return query.where(Partner.code == spec.scope.code)
+            return query.where(col(Partner.code) == spec.scope.code)
     return query
 
 
 def load_rows(session: Any, program: Program, spec: BoardSpec) -> Iterator[Row]:
     """Every (participant id, value, seq) on the board, straight from the running totals."""
     kind = KIND[spec.audience]
-    pid = PeriodTotal.participant_id
+    pid = col(PeriodTotal.participant_id)
     query = sa.select(pid, *TOTALS_COLUMNS).where(
-        PeriodTotal.program_id == program.id,
-        PeriodTotal.period_key == spec.period_key,
-        PeriodTotal.kind == kind,
+        col(PeriodTotal.program_id) == program.id,
+        col(PeriodTotal.period_key) == spec.period_key,
+        col(PeriodTotal.kind) == kind,
     )
     query = scope_filter(query, spec, pid)
     targets: dict[int, int] = {}
@@ -105,10 +108,10 @@ def load_rows(session: Any, program: Program, spec: BoardSpec) -> Iterator[Row]:
     if spec.metric == Metric.TARGET_PCT:
         targets = dict(
             session.execute(
-                sa.select(Target.participant_id, Target.revenue_minor).where(
-                    Target.program_id == program.id,
-                    Target.period_key == spec.period_key,
-                    Target.kind == kind,
+                sa.select(col(Target.participant_id), col(Target.revenue_minor)).where(
+                    col(Target.program_id) == program.id,
+                    col(Target.period_key) == spec.period_key,
+                    col(Target.kind) == kind,
                 )
             ).all()
         )
@@ -116,10 +119,10 @@ def load_rows(session: Any, program: Program, spec: BoardSpec) -> Iterator[Row]:
         base = baseline_key(program, spec.period_key)
         baselines = dict(
             session.execute(
-                sa.select(PeriodTotal.participant_id, PeriodTotal.revenue_minor).where(
-                    PeriodTotal.program_id == program.id,
-                    PeriodTotal.period_key == base,
-                    PeriodTotal.kind == kind,
+                sa.select(col(PeriodTotal.participant_id), col(PeriodTotal.revenue_minor)).where(
+                    col(PeriodTotal.program_id) == program.id,
+                    col(PeriodTotal.period_key) == base,
+                    col(PeriodTotal.kind) == kind,
                 )
             ).all()
         )
@@ -235,8 +238,8 @@ class Leaderboards:
         with self.db.session() as s:
             return int(
                 s.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(LedgerEntry.id), 0)).where(
-                        LedgerEntry.program_id == program_id
+                    sa.select(sa.func.coalesce(sa.func.max(col(LedgerEntry.id)), 0)).where(
+                        col(LedgerEntry.program_id) == program_id
                     )
                 ).scalar_one()
             )
@@ -280,11 +283,11 @@ class Leaderboards:
         with self.db.session() as s:
             rows = s.execute(
                 sa.select(
-                    LedgerEntry.id,
-                    LedgerEntry.period_key,
-                    LedgerEntry.partner_id,
-                    LedgerEntry.rep_id,
-                ).where(LedgerEntry.program_id == program_id, LedgerEntry.id > after)
+                    col(LedgerEntry.id),
+                    col(LedgerEntry.period_key),
+                    col(LedgerEntry.partner_id),
+                    col(LedgerEntry.rep_id),
+                ).where(col(LedgerEntry.program_id) == program_id, col(LedgerEntry.id) > after)
             ).all()
         changed: set[tuple[str, str, int]] = set()
         newest = after
@@ -335,6 +338,8 @@ class Leaderboards:
         moves = []
         tracked: dict[str, tuple[BoardSpec, set[int]]] = {}
         metrics = self.moves_metrics(program) if self.on_moves else set()
+        program_id = program.id
+        assert program_id is not None
         for (period_key, kind, pid), (totals, places, target, baseline) in facts.items():
             audience = AUDIENCE[kind]
             for scope in places:
@@ -342,8 +347,8 @@ class Leaderboards:
                     if period_key == ALL_TIME and metric.is_percentage:
                         continue
                     board = self.board_id(
-                        program.id, BoardSpec(audience, scope, metric, period_key)
-                    )  # type: ignore[arg-type]
+                        program_id, BoardSpec(audience, scope, metric, period_key)
+                    )
                     if only is not None and board != only:
                         continue
                     valued = board_value(metric, totals, target, baseline)
@@ -541,19 +546,31 @@ def labels_of(session: Any, audience: Audience, ids: set[int]) -> dict[int, tupl
         return {}
     if audience == Audience.REPS:
         rows = session.execute(
-            sa.select(Rep.id, Rep.code, Rep.name, Rep.anonymous, Partner.name, Partner.anonymous)
-            .join(Partner, Partner.id == Rep.partner_id)
-            .where(Rep.id.in_(ids))  # type: ignore[union-attr]
+            sa.select(
+                col(Rep.id),
+                col(Rep.code),
+                col(Rep.name),
+                col(Rep.anonymous),
+                col(Partner.name),
+                col(Partner.anonymous),
+            )
+            .join(Partner, col(Partner.id) == col(Rep.partner_id))
+            .where(col(Rep.id).in_(ids))
         ).all()
         return {
             r[0]: (r[1], ANONYMOUS if r[3] else r[2], ANONYMOUS if r[5] else r[4]) for r in rows
         }
     rows = session.execute(
         sa.select(
-            Partner.id, Partner.code, Partner.name, Partner.anonymous, Partner.city, Region.name
+            col(Partner.id),
+            col(Partner.code),
+            col(Partner.name),
+            col(Partner.anonymous),
+            col(Partner.city),
+            col(Region.name),
         )
-        .join(Region, Region.id == Partner.region_id)
-        .where(Partner.id.in_(ids))  # type: ignore[union-attr]
+        .join(Region, col(Region.id) == col(Partner.region_id))
+        .where(col(Partner.id).in_(ids))
     ).all()
     return {
         r[0]: (r[1], ANONYMOUS if r[3] else r[2], ", ".join(x for x in (r[4], r[5]) if x))
@@ -573,14 +590,14 @@ def _facts(
         (r[0], r[1], r[2]): Totals(*r[3:])
         for r in session.execute(
             sa.select(
-                PeriodTotal.period_key,
-                PeriodTotal.kind,
-                PeriodTotal.participant_id,
+                col(PeriodTotal.period_key),
+                col(PeriodTotal.kind),
+                col(PeriodTotal.participant_id),
                 *TOTALS_COLUMNS,
             ).where(
-                PeriodTotal.program_id == program.id,
-                PeriodTotal.period_key.in_(periods),  # type: ignore[attr-defined]
-                PeriodTotal.participant_id.in_(ids),  # type: ignore[attr-defined]
+                col(PeriodTotal.program_id) == program.id,
+                col(PeriodTotal.period_key).in_(periods),
+                col(PeriodTotal.participant_id).in_(ids),
             )
         )
     }
@@ -593,11 +610,14 @@ def _facts(
         (r[0], r[1], r[2]): r[3]
         for r in session.execute(
             sa.select(
-                Target.period_key, Target.kind, Target.participant_id, Target.revenue_minor
+                col(Target.period_key),
+                col(Target.kind),
+                col(Target.participant_id),
+                col(Target.revenue_minor),
             ).where(
-                Target.program_id == program.id,
-                Target.period_key.in_(periods),  # type: ignore[attr-defined]
-                Target.participant_id.in_(ids),  # type: ignore[attr-defined]
+                col(Target.program_id) == program.id,
+                col(Target.period_key).in_(periods),
+                col(Target.participant_id).in_(ids),
             )
         )
     }
@@ -606,14 +626,14 @@ def _facts(
         (r[0], r[1], r[2]): r[3]
         for r in session.execute(
             sa.select(
-                PeriodTotal.period_key,
-                PeriodTotal.kind,
-                PeriodTotal.participant_id,
-                PeriodTotal.revenue_minor,
+                col(PeriodTotal.period_key),
+                col(PeriodTotal.kind),
+                col(PeriodTotal.participant_id),
+                col(PeriodTotal.revenue_minor),
             ).where(
-                PeriodTotal.program_id == program.id,
-                PeriodTotal.period_key.in_({b for b in bases.values() if b}),  # type: ignore[attr-defined]
-                PeriodTotal.participant_id.in_(ids),  # type: ignore[attr-defined]
+                col(PeriodTotal.program_id) == program.id,
+                col(PeriodTotal.period_key).in_({b for b in bases.values() if b}),
+                col(PeriodTotal.participant_id).in_(ids),
             )
         )
     }
@@ -637,12 +657,14 @@ def _places(
     """Every scope a participant appears in: everyone, its region, its league, (reps) its team."""
     out: dict[tuple[str, int], list[Scope]] = {}
     query = (
-        sa.select(Partner.id, Partner.code, Region.code, League.code)
-        .join(Region, Region.id == Partner.region_id)
-        .join(League, League.id == Partner.league_id)
+        sa.select(col(Partner.id), col(Partner.code), col(Region.code), col(League.code))
+        .join(Region, col(Region.id) == col(Partner.region_id))
+        .join(League, col(League.id) == col(Partner.league_id))
     )
     if partner_ids:
-        for pid, _code, region, league in session.execute(query.where(Partner.id.in_(partner_ids))):  # type: ignore[union-attr]
+        for pid, _code, region, league in session.execute(
+            query.where(col(Partner.id).in_(partner_ids))
+        ):
             out[("partner", pid)] = [
                 Scope(ScopeKind.EVERYONE),
                 Scope(ScopeKind.REGION, region),
@@ -650,9 +672,9 @@ def _places(
             ]
     if rep_ids:
         rows = session.execute(
-            query.add_columns(Rep.id)
-            .join(Rep, Rep.partner_id == Partner.id)
-            .where(Rep.id.in_(rep_ids))  # type: ignore[union-attr]
+            query.add_columns(col(Rep.id))
+            .join(Rep, col(Rep.partner_id) == col(Partner.id))
+            .where(col(Rep.id).in_(rep_ids))
         )
         for _pid, code, region, league, rep_id in rows:
             out[("rep", rep_id)] = [

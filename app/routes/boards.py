@@ -152,7 +152,7 @@ def _check_scope(session: Any, scope: Scope, places: Places) -> None:
             )
         case ScopeKind.TEAM:
             found = session.execute(
-                sa.select(col(Partner.id)).where(sa.func.upper(Partner.code) == code)
+                sa.select(col(Partner.id)).where(sa.func.upper(col(Partner.code)) == code)
             ).first()
             if found is None:
                 raise BoardRequestError(
@@ -270,7 +270,7 @@ def scope_label(session: Any, scope: Scope, places: Places, lang: str) -> str:
         case ScopeKind.TEAM:
             row = session.execute(
                 sa.select(col(Partner.name), col(Partner.anonymous)).where(
-                    sa.func.upper(Partner.code) == scope.code
+                    sa.func.upper(col(Partner.code)) == scope.code
                 )
             ).first()
             shown = gettext(lang, ANONYMOUS) if row is None or row[1] else row[0]
@@ -331,10 +331,10 @@ def unranked(
     pid = col(PeriodTotal.participant_id)
     if spec.metric == Metric.TARGET_PCT:
         ranked: Any = sa.select(col(Target.participant_id)).where(
-            Target.program_id == program.id,
-            Target.period_key == spec.period_key,
-            Target.kind == kind,
-            Target.revenue_minor > 0,
+            col(Target.program_id) == program.id,
+            col(Target.period_key) == spec.period_key,
+            col(Target.kind) == kind,
+            col(Target.revenue_minor) > 0,
         )
         reason = gettext(lang, "no target for %(period)s", period=spec.period_key)
     else:
@@ -343,16 +343,16 @@ def unranked(
         # correlated with it instead of reading the baseline period.
         base = aliased(PeriodTotal)
         ranked = sa.select(col(base.participant_id)).where(
-            base.program_id == program.id,
-            base.period_key == base_key,
-            base.kind == kind,
-            base.revenue_minor > 0,
+            col(base.program_id) == program.id,
+            col(base.period_key) == base_key,
+            col(base.kind) == kind,
+            col(base.revenue_minor) > 0,
         )
         reason = gettext(lang, "no sales in %(period)s to grow from", period=base_key)
     query = sa.select(pid).where(
-        PeriodTotal.program_id == program.id,
-        PeriodTotal.period_key == spec.period_key,
-        PeriodTotal.kind == kind,
+        col(PeriodTotal.program_id) == program.id,
+        col(PeriodTotal.period_key) == spec.period_key,
+        col(PeriodTotal.kind) == kind,
         pid.not_in(ranked),
     )
     query = scope_filter(query, spec, pid)
