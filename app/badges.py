@@ -161,11 +161,11 @@ def facts_of(
             figures: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
             for pid, key, points, units, revenue in session.execute(
                 sa.select(
-                    PeriodTotal.participant_id,
-                    PeriodTotal.period_key,
-                    PeriodTotal.points,
-                    PeriodTotal.units,
-                    PeriodTotal.revenue_minor,
+                    col(PeriodTotal.participant_id),
+                    col(PeriodTotal.period_key),
+                    col(PeriodTotal.points),
+                    col(PeriodTotal.units),
+                    col(PeriodTotal.revenue_minor),
                 ).where(
                     col(PeriodTotal.program_id) == program.id,
                     col(PeriodTotal.kind) == kind.value,
@@ -184,15 +184,15 @@ def facts_of(
             holder = col(Event.rep_id) if kind == Audience.REP else col(Event.partner_id)
             reversal = sa.orm.aliased(LedgerEntry)
             for pid, etype, key, n in session.execute(
-                sa.select(holder, Event.type, Event.period_key, sa.func.count())
+                sa.select(holder, col(Event.type), col(Event.period_key), sa.func.count())
                 .join(LedgerEntry, col(LedgerEntry.event_id) == col(Event.id))
-                .outerjoin(reversal, reversal.reverses_id == col(LedgerEntry.id))
+                .outerjoin(reversal, col(reversal.reverses_id) == col(LedgerEntry.id))
                 .where(
                     col(Event.program_id) == program.id,
                     holder.in_(ids),
-                    reversal.id.is_(None),  # type: ignore[union-attr]
+                    col(reversal.id).is_(None),
                 )
-                .group_by(holder, Event.type, Event.period_key)
+                .group_by(holder, col(Event.type), col(Event.period_key))
             ):
                 slot = figures[pid].setdefault(
                     key, {"points": 0, "units": 0, "revenue": 0, "events": {}, "challenges_won": 0}
@@ -220,10 +220,10 @@ def facts_of(
             held: dict[int, set[tuple[str, str, str]]] = defaultdict(set)
             for pid, code, level, key in session.execute(
                 sa.select(
-                    BadgeAward.participant_id,
-                    BadgeRow.code,
-                    BadgeAward.level,
-                    BadgeAward.period_key,
+                    col(BadgeAward.participant_id),
+                    col(BadgeRow.code),
+                    col(BadgeAward.level),
+                    col(BadgeAward.period_key),
                 )
                 .join(BadgeRow, col(BadgeRow.id) == col(BadgeAward.badge_id))
                 .where(
@@ -263,13 +263,13 @@ def _recipients(session: Session, awards: list[Award]) -> dict[tuple[Audience, i
     out: dict[tuple[Audience, int], str] = {}
     if reps:
         for rid, email in session.execute(
-            sa.select(Rep.id, Rep.email).where(col(Rep.id).in_(reps))
+            sa.select(col(Rep.id), col(Rep.email)).where(col(Rep.id).in_(reps))
         ):
             if email:
                 out[(Audience.REP, rid)] = normalise_email(email)
     if partners:
         for pid, email in session.execute(
-            sa.select(User.partner_id, User.email)
+            sa.select(col(User.partner_id), col(User.email))
             .where(col(User.partner_id).in_(partners), col(User.role) == "partner_admin")
             .order_by(col(User.id).desc())  # the first admin wins: the dict keeps the last
         ):
@@ -286,7 +286,9 @@ def store_awards(
     ids = {
         code: bid
         for code, bid in session.execute(
-            sa.select(BadgeRow.code, BadgeRow.id).where(col(BadgeRow.program_id) == program.id)
+            sa.select(col(BadgeRow.code), col(BadgeRow.id)).where(
+                col(BadgeRow.program_id) == program.id
+            )
         )
     }
     emails = _recipients(session, awards)
@@ -387,9 +389,9 @@ def evaluate_new_entries(db: Database, program: Program, now: datetime) -> int:
     with db.session() as s:
         entry_mark, result_mark = _watermark(s, program.id)
         rows = s.execute(
-            sa.select(LedgerEntry.id, LedgerEntry.partner_id, LedgerEntry.rep_id).where(
-                col(LedgerEntry.program_id) == program.id, col(LedgerEntry.id) > entry_mark
-            )
+            sa.select(
+                col(LedgerEntry.id), col(LedgerEntry.partner_id), col(LedgerEntry.rep_id)
+            ).where(col(LedgerEntry.program_id) == program.id, col(LedgerEntry.id) > entry_mark)
         ).all()
         touched: set[tuple[Audience, int]] = set()
         newest_entry = entry_mark
@@ -495,14 +497,18 @@ def evaluate_period_close(db: Database, program: Program, period_key: str, now: 
     with db.session() as s:
         defs = [definition_of(r) for r in definitions(s, program)]
         tops = [d for d in defs if d.criterion.kind == Kind.TOP_N]
-        regions = [code for (code,) in s.execute(sa.select(Region.code))]
-        leagues = [code for (code,) in s.execute(sa.select(League.code))]
+        regions = [code for (code,) in s.execute(sa.select(col(Region.code)))]
+        leagues = [code for (code,) in s.execute(sa.select(col(League.code)))]
         awards: list[Award] = []
         for d in tops:
             held = frozenset(
                 (pid, level, key)
                 for pid, level, key in s.execute(
-                    sa.select(BadgeAward.participant_id, BadgeAward.level, BadgeAward.period_key)
+                    sa.select(
+                        col(BadgeAward.participant_id),
+                        col(BadgeAward.level),
+                        col(BadgeAward.period_key),
+                    )
                     .join(BadgeRow, col(BadgeRow.id) == col(BadgeAward.badge_id))
                     .where(col(BadgeRow.program_id) == program.id, col(BadgeRow.code) == d.code)
                 )
@@ -533,7 +539,7 @@ def evaluate_period_close(db: Database, program: Program, period_key: str, now: 
 def revoke_award(db: Database, uid: str, reason: str, now: datetime) -> BadgeAward:
     """Revoke an award: its assertion answers 410 revoked from now on; the row stays."""
     with db.write() as s:
-        award = s.execute(
+        award: BadgeAward | None = s.execute(
             sa.select(BadgeAward).where(col(BadgeAward.uid) == uid)
         ).scalar_one_or_none()
         if award is None:
@@ -716,13 +722,13 @@ def rarity(session: Session, program: Program) -> dict[int, tuple[int, int]]:
     out: dict[int, tuple[int, int]] = {}
     for bid, audience, holders in session.execute(
         sa.select(
-            BadgeAward.badge_id,
-            BadgeRow.audience,
-            sa.func.count(sa.distinct(BadgeAward.participant_id)),
+            col(BadgeAward.badge_id),
+            col(BadgeRow.audience),
+            sa.func.count(sa.distinct(col(BadgeAward.participant_id))),
         )
         .join(BadgeRow, col(BadgeRow.id) == col(BadgeAward.badge_id))
         .where(col(BadgeAward.program_id) == program.id, col(BadgeAward.revoked_at).is_(None))
-        .group_by(BadgeAward.badge_id, BadgeRow.audience)
+        .group_by(col(BadgeAward.badge_id), col(BadgeRow.audience))
     ):
         whole = reps if audience == "rep" else partners
         out[bid] = (holders, round(100 * holders / whole) if whole else 0)

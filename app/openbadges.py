@@ -168,7 +168,7 @@ def bake(png: bytes, assertion_json: dict[str, Any]) -> bytes:
         img.load()
         info = PngImagePlugin.PngInfo()
         for key, value in img.info.items():
-            if isinstance(value, str) and key != KEYWORD:
+            if isinstance(key, str) and isinstance(value, str) and key != KEYWORD:
                 info.add_text(key, value)
         info.add_itxt(KEYWORD, json.dumps(assertion_json, ensure_ascii=False), zip=False)
         out = io.BytesIO()

@@ -35,8 +35,8 @@ def _tier_reminders(
     period = rules.period_of(now)
     if not (period.end - TIER_WINDOW <= now < period.end) or not rules.ladder.tiers:
         return []
-    column = {"units": PeriodTotal.units, "points": PeriodTotal.points,
-              "revenue": PeriodTotal.revenue_minor}[rules.ladder.metric.value]  # fmt: skip
+    column = {"units": col(PeriodTotal.units), "points": col(PeriodTotal.points),
+              "revenue": col(PeriodTotal.revenue_minor)}[rules.ladder.metric.value]  # fmt: skip
     rows = session.execute(
         sa.select(User, column)
         .join(PeriodTotal, col(PeriodTotal.participant_id) == col(User.rep_id))

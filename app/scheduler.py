@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -68,7 +69,7 @@ def register_job(job: PeriodicJob) -> None:
     PERIODIC_JOBS[:] = [j for j in PERIODIC_JOBS if j.name != job.name] + [job]
 
 
-class PeriodEndTrigger(BaseTrigger):
+class PeriodEndTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no types
     """Fires ``delay`` after the end of each period of a cadence in a zone, from the same
     ``game.periods`` arithmetic that files events into periods. (APScheduler 3's CronTrigger
     skips the day after a spring DST change in Europe/Berlin — 2026-03-30 — so "just after
@@ -257,15 +258,13 @@ class Scheduler:
         for program in _programs(db):
             pid = program.id
             assert pid is not None
-            self._add(f"close:{program.code}", close_trigger(program),
-                      lambda now, pid=pid: close_job(db, pid, now))  # fmt: skip
+            self._add(f"close:{program.code}", close_trigger(program), partial(close_job, db, pid))
         self._add("close:sweep", IntervalTrigger(seconds=self.sweep_seconds),
                   lambda now: sweep_closes(db, now))  # fmt: skip
         # Missed runs: periods that ended while no process was up are closed at start.
         self._add("close:catch-up", DateTrigger(), lambda now: sweep_closes(db, now))
         for periodic in PERIODIC_JOBS:
-            self._add(periodic.name, periodic.trigger(),
-                      lambda now, periodic=periodic: periodic.run(db, now))  # fmt: skip
+            self._add(periodic.name, periodic.trigger(), partial(periodic.run, db))
         self._aps.start()
 
     def shutdown(self) -> None:

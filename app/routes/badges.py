@@ -513,7 +513,7 @@ def definition_from_form(form: Any) -> dict[str, Any]:
             raise ValueError(f"{name.replace('_', ' ')} must be a whole number")
         return int(raw)
 
-    levels = [
+    levels: list[dict[str, Any]] = [
         {"name": lv, "threshold": number(f"level_{lv}")}
         for lv in LEVELS
         if str(form.get(f"level_{lv}", "") or "").strip()

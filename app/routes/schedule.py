@@ -85,7 +85,7 @@ def _page_data(request: Request, lang: str) -> dict[str, Any]:
         "closable": [p.key for p in due] + reopened,
         "reopenable": closed,
         "adjustments": adjustments,
-        "state_label": lambda state: gettext(lang, STATE_LABEL.get(state, state)),
+        "state_label": lambda state: gettext(lang, STATE_LABEL.get(state) or state),
         "when": lambda at: formatting.moment(at, zone, lang) if at else "—",
         "seconds": lambda ms: formatting.number(round(ms / 1000, 1), lang),
     }
