@@ -4,8 +4,9 @@ Rules live in ``game.challenges``; this module is the storage and the people aro
 
 - who may define, see, end or cancel a challenge (a regional manager only in their regions);
 - progress, kept by ingestion in the same transaction as the ledger (``record_progress``):
-  an index of the program's tracked challenges sends each event only to the challenges it
-  matters to, and one ``executemany`` upserts the progress rows;
+  the challenges that admit each participant are remembered until a challenge changes, a
+  batch's events are summed per (challenge, participant), and one ``executemany`` upserts one
+  row for each;
 - the lifecycle on time (``advance_challenges(db, now)``, called by the scheduler and tests);
 - settling exactly once: results, bonus points in the ledger and notices are written in one
   transaction that first moves the challenge from ended to settled, so a second settle (another
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,10 +51,8 @@ from app.models import (
 from app.programs import rules_of
 from game.challenges import (
     TRACKED,
-    ChallengeIndex,
     ChallengeKind,
     ChallengeMetric,
-    Contribution,
     Definition,
     Existing,
     Problem,
@@ -677,12 +677,153 @@ def tracked(c: Challenge) -> Tracked:
     )
 
 
-# (store, program id) -> (the program's newest challenge revision, its tracked challenges)
-_INDEXES: dict[tuple[str, int], tuple[int | None, ChallengeIndex]] = {}
+# (store, program id) -> (the program's newest challenge revision, its live challenges)
+_LIVE: dict[tuple[str, int], tuple[int | None, LiveChallenges]] = {}
 _TRACKED_VALUES = tuple(s.value for s in TRACKED)
+# Participants whose admitting challenges are remembered (a few hundred bytes each).
+MAX_REMEMBERED = 200_000
 
 
-def challenge_index(session: Session, cursor: Any, mark: str, program_id: int) -> ChallengeIndex:
+class LiveChallenges:
+    """A program's tracked challenges as ingestion uses them.
+
+    Which challenges admit a participant (scope, members, audience) and its team in each do not
+    depend on the event, so they are worked out once per participant and remembered for as long
+    as no challenge changes (a new revision builds a new ``LiveChallenges``). An event then costs
+    a window check and an amount for each challenge that admits its participant."""
+
+    def __init__(self, challenges: Iterable[Tracked]) -> None:
+        self.challenges = tuple(challenges)
+        # Each challenge under its most selective filter, so working out a new participant's
+        # challenges looks at the few that could admit it (explicit members, chosen partners,
+        # regions), not at all of them.
+        self._by_rep: dict[int, list[Tracked]] = {}
+        self._by_partner: dict[int, list[Tracked]] = {}
+        self._by_region: dict[int, list[Tracked]] = {}
+        self._open: list[Tracked] = []
+        for c in self.challenges:
+            if c.members:
+                bucket = self._by_rep if c.audience == "rep" else self._by_partner
+                for member in c.members:
+                    bucket.setdefault(member, []).append(c)
+            elif c.partner_ids:
+                for partner in c.partner_ids:
+                    self._by_partner.setdefault(partner, []).append(c)
+            elif c.region_ids:
+                for region in c.region_ids:
+                    self._by_region.setdefault(region, []).append(c)
+            else:
+                self._open.append(c)
+        # (partner, region, league, rep) -> (challenge, kind, participant, team) per admitting one
+        self._admitting: dict[tuple[int, int, int, int | None], tuple[_Admitted, ...]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.challenges)
+
+    def admitting(
+        self, partner_id: int, region_id: int, league_id: int, rep_id: int | None
+    ) -> tuple[_Admitted, ...]:
+        key = (partner_id, region_id, league_id, rep_id)
+        found = self._admitting.get(key)
+        if found is None:
+            if len(self._admitting) >= MAX_REMEMBERED:
+                self._admitting.clear()
+            candidates = [
+                *self._by_partner.get(partner_id, ()),
+                *self._by_region.get(region_id, ()),
+                *(self._by_rep.get(rep_id, ()) if rep_id is not None else ()),
+                *self._open,
+            ]
+            found = tuple(
+                # A rep challenge never admits an event without a rep (``admits``).
+                (c, c.audience, who, c.team(partner_id, who))
+                for c in candidates
+                if c.admits(partner_id, region_id, league_id, rep_id)
+                for who in (rep_id if c.audience == "rep" and rep_id is not None else partner_id,)
+            )
+            self._admitting[key] = found
+        return found
+
+    def batch(self) -> BatchProgress:
+        return BatchProgress(self)
+
+
+_Admitted = tuple[Tracked, str, int, str]
+
+
+class _Sum:
+    """One participant's progress in one challenge over a batch, in ledger order."""
+
+    __slots__ = ("challenge", "seq", "steps", "team", "value")
+
+    def __init__(self, challenge: Tracked, team: str, value: int, seq: int) -> None:
+        self.challenge = challenge
+        self.team = team
+        self.value = value
+        self.seq = seq  # the latest ledger entry that counted (the tie rule's "when")
+        # With a target and several events: (running sum, entry) after each, to tell which
+        # event reached it once the value before the batch is known.
+        self.steps: list[tuple[int, int]] | None = None
+
+    def add(self, amount: int, seq: int) -> None:
+        if self.challenge.target is not None:
+            if self.steps is None:
+                self.steps = [(self.value, self.seq)]
+            self.steps.append((self.value + amount, seq))
+        self.value += amount
+        self.seq = seq
+
+    def reached_from(self, before: int) -> int | None:
+        """The entry with which a participant at ``before`` reaches the target in this batch."""
+        target = self.challenge.target
+        if target is None:
+            return None
+        for total, seq in self.steps or ((self.value, self.seq),):
+            if before + total >= target:
+                return seq
+        return None
+
+
+class BatchProgress:
+    """A batch's progress summed per (challenge, participant): one row to write for each, however
+    many of the batch's events count for it. ``add`` must be called in ledger order."""
+
+    __slots__ = ("live", "rows")
+
+    def __init__(self, live: LiveChallenges) -> None:
+        self.live = live
+        self.rows: dict[tuple[int, str, int], _Sum] = {}
+
+    def add(
+        self,
+        seq: int,
+        occurred_at: datetime,
+        partner_id: int,
+        region_id: int,
+        league_id: int,
+        rep_id: int | None,
+        event_type: str,
+        sku: str | None,
+        units: int,
+        amount_minor: int,
+        points: int,
+    ) -> None:
+        rows = self.rows
+        for c, kind, who, team in self.live.admitting(partner_id, region_id, league_id, rep_id):
+            if not c.window.contains(occurred_at):
+                continue
+            amount = c.amount(event_type, sku, units, amount_minor, points)
+            if amount == 0:
+                continue
+            key = (c.id, kind, who)
+            row = rows.get(key)
+            if row is None:
+                rows[key] = _Sum(c, team, amount, seq)
+            else:
+                row.add(amount, seq)
+
+
+def live_challenges(session: Session, cursor: Any, mark: str, program_id: int) -> LiveChallenges:
     """The program's tracked challenges. Each batch asks the database for the program's newest
     challenge revision (one index lookup: every change to any challenge takes a new, higher
     revision), so a challenge launched by another process counts from its first event, and
@@ -690,7 +831,7 @@ def challenge_index(session: Session, cursor: Any, mark: str, program_id: int) -
     cursor.execute(f"SELECT max(revision) FROM challenge WHERE program_id = {mark}", (program_id,))
     newest = cursor.fetchone()[0]
     key = (str(session.get_bind().engine.url), program_id)  # one process may use several stores
-    cached = _INDEXES.get(key)
+    cached = _LIVE.get(key)
     if cached is not None and cached[0] == newest:
         return cached[1]
     challenges = (
@@ -703,9 +844,9 @@ def challenge_index(session: Session, cursor: Any, mark: str, program_id: int) -
         if newest is not None
         else []
     )
-    index = ChallengeIndex(tracked(c) for c in challenges)
-    _INDEXES[key] = (newest, index)
-    return index
+    live = LiveChallenges(tracked(c) for c in challenges)
+    _LIVE[key] = (newest, live)
+    return live
 
 
 ENTRY_COLUMNS = (
@@ -721,7 +862,8 @@ ENTRY_COLUMNS = (
 
 
 def _upsert_sql(mark: str) -> str:
-    # The target is a parameter of the row: the row that reaches it records its ledger entry.
+    # The last two parameters: the target, and the entry that reaches it if the row's value
+    # before this batch plus the batch's sum does (worked out in Python, see record_progress).
     return (
         f"INSERT INTO challenge_entry ({', '.join(ENTRY_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(ENTRY_COLUMNS))}) "
@@ -729,7 +871,7 @@ def _upsert_sql(mark: str) -> str:
         "value = challenge_entry.value + excluded.value, value_seq = excluded.value_seq, "
         "reached_seq = CASE WHEN challenge_entry.reached_seq IS NULL "
         f"AND challenge_entry.value + excluded.value >= {mark} "
-        "THEN excluded.value_seq ELSE challenge_entry.reached_seq END"
+        f"THEN {mark} ELSE challenge_entry.reached_seq END"
     )
 
 
@@ -743,72 +885,65 @@ def _update_sql(mark: str) -> str:
     )
 
 
+_Key = tuple[int, str, int]
+KEYS_PER_READ = 1000  # 3 parameters each: well under SQLite's and PostgreSQL's limits
+
+
+def _values_before(cursor: Any, mark: str, keys: list[_Key]) -> dict[_Key, tuple[int, Any]]:
+    """(value, reached_seq) of the rows with these keys that exist, one probe of the unique
+    index per key."""
+    found: dict[_Key, tuple[int, Any]] = {}
+    for i in range(0, len(keys), KEYS_PER_READ):
+        chunk = keys[i : i + KEYS_PER_READ]
+        wanted = ", ".join([f"({mark}, {mark}, {mark})"] * len(chunk))
+        cursor.execute(
+            f"WITH wanted (challenge_id, kind, participant_id) AS (VALUES {wanted}) "
+            "SELECT e.challenge_id, e.kind, e.participant_id, e.value, e.reached_seq "
+            "FROM wanted JOIN challenge_entry e ON e.challenge_id = wanted.challenge_id "
+            "AND e.kind = wanted.kind AND e.participant_id = wanted.participant_id",
+            [part for key in chunk for part in key],
+        )
+        for challenge_id, kind, participant_id, value, reached in cursor.fetchall():
+            found[(challenge_id, kind, participant_id)] = (value, reached)
+    return found
+
+
 def record_progress(
-    cursor: Any,
-    mark: str,
-    contributions: list[Contribution],
-    joined_at: Any,
-    force_upsert: bool = False,
+    cursor: Any, mark: str, batch: BatchProgress, joined_at: Any, force_upsert: bool = False
 ) -> None:
-    """Add the contributions in ledger order: one row per event for a challenge with a target
-    (so the event that reaches it is the one recorded), one per participant and batch for the
-    others. Keys are sorted so concurrent writers lock rows in
+    """Write a batch's progress: one upsert (one update for opt-in challenges) per participant
+    and challenge. Which event reached a target is decided by the value before the batch: for a
+    participant with one event in the batch the statement itself tells (the row's value plus the
+    event's), for one with several the values are read first (under the program's write lock,
+    so they cannot change before the write). Keys are sorted so concurrent writers lock rows in
     the same order."""
-    contributions.sort(key=lambda c: (c.challenge.id, c.kind, c.participant_id, c.seq))
-    upserts: list[list[Any]] = []
-    updates: list[list[Any]] = []
-    last: list[Any] | None = None  # the row being summed (same key, no target)
-    last_key: tuple[int, str, int] | None = None
-    for c in contributions:
-        target = c.challenge.target
-        key = (c.challenge.id, c.kind, c.participant_id)
-        if target is None and key == last_key and last is not None:
-            # No target to reach: a participant's events in one batch make one row (the
-            # latest ledger entry is what the tie rule needs).
-            _add(last, c, c.opt_in and not force_upsert)
-            continue
-        if c.opt_in and not force_upsert:
-            row: list[Any] = [
-                c.amount,
-                c.seq,
-                c.amount,
-                target,
-                c.seq,
-                c.challenge.id,
-                c.kind,
-                c.participant_id,
-            ]
-            updates.append(row)
+    rows = batch.rows
+    keys = sorted(rows)
+    several = [k for k in keys if rows[k].steps is not None]
+    before = _values_before(cursor, mark, several) if several else {}
+    upserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    for key in keys:
+        row = rows[key]
+        target = row.challenge.target
+        reach: int | None = row.seq  # one event: it reaches the target if value + amount does
+        if row.steps is not None:
+            value, reached = before.get(key, (0, None))
+            reach = row.reached_from(value) if reached is None else None
+        challenge_id, kind, participant_id = key
+        if row.challenge.opt_in and not force_upsert:
+            updates.append(
+                (row.value, row.seq, row.value, target, reach, challenge_id, kind, participant_id)
+            )
         else:
-            reached = c.seq if target is not None and c.amount >= target else None
-            row = [
-                c.challenge.id,
-                c.kind,
-                c.participant_id,
-                c.team,
-                c.amount,
-                c.seq,
-                reached,
-                joined_at,
-                target,
-            ]
-            upserts.append(row)
-        last, last_key = (row, key) if target is None else (None, None)
+            upserts.append(
+                (challenge_id, kind, participant_id, row.team, row.value, row.seq,
+                 row.reached_from(0), joined_at, target, reach)
+            )  # fmt: skip
     if upserts:
         cursor.executemany(_upsert_sql(mark), upserts)
     if updates:
         cursor.executemany(_update_sql(mark), updates)
-
-
-def _add(row: list[Any], c: Contribution, update: bool) -> None:
-    if update:  # value + ?, value_seq = ?, ..., value + ? (the reach check), ...
-        row[0] += c.amount
-        row[1] = c.seq
-        row[2] += c.amount
-        row[4] = c.seq
-    else:  # ..., value, value_seq, ...
-        row[4] += c.amount
-        row[5] = c.seq
 
 
 def _backfill(s: Session, c: Challenge, participant: int | None = None) -> None:
@@ -841,16 +976,15 @@ def _backfill(s: Session, c: Challenge, participant: int | None = None) -> None:
         )
         .order_by(col(le.id))
     )
-    index = ChallengeIndex([tracked(c)])
-    found: list[Contribution] = []
+    batch = LiveChallenges([tracked(c)]).batch()
     for row in s.execute(query):
-        for contribution in index.contributions(*row):
-            if participant is None or contribution.participant_id == participant:
-                found.append(contribution)
-    if found:
+        batch.add(*row)
+    if participant is not None:
+        batch.rows = {k: v for k, v in batch.rows.items() if k[2] == participant}
+    if batch.rows:
         rows = _Rows(s, _DialectOf(s))
         record_progress(
-            rows.cursor, rows.mark, found, rows.instant(c.created_at), force_upsert=True
+            rows.cursor, rows.mark, batch, rows.instant(c.created_at), force_upsert=True
         )
 
 

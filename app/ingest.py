@@ -34,11 +34,10 @@ from pydantic import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import col
 
-from app.challenges import challenge_index, record_progress
+from app.challenges import live_challenges, record_progress
 from app.db import Database, lock_program_writes
 from app.models import PeriodTotal, Program
 from app.programs import rules_of
-from game.challenges import Contribution
 from game.events import (
     MAX_AMOUNT_PER_LINE,
     MAX_UNITS_PER_LINE,
@@ -551,8 +550,8 @@ def _store(
     program_id, scoring, earn = program.id, rules.scoring, EntryKind.EARN.value
     capped_by_period = scoring.cap_per_period is not None
     # Live challenges this batch may count for (usually none, then this costs one query).
-    challenges = challenge_index(session, rows.cursor, rows.mark, program_id)
-    progress: list[Contribution] = []
+    challenges = live_challenges(session, rows.cursor, rows.mark, program_id)
+    progress = challenges.batch() if challenges else None
     for (c, partner, rep), period_key, event_id, entry_id in zip(
         accepted, keys, event_ids, entry_ids, strict=True
     ):
@@ -578,8 +577,8 @@ def _store(
             occurred, received, f"capped from {result.uncapped}" if points < result.uncapped else "",
         ))
         # fmt: on
-        if challenges:
-            progress += challenges.contributions(
+        if progress is not None:
+            progress.add(
                 entry_id, ev.occurred_at, partner.id, partner.region_id, partner.league_id,
                 rep_id, ev.type.value, ev.sku, units, amount, points,
             )  # fmt: skip
@@ -606,7 +605,7 @@ def _store(
     rows.insert("event", EVENT_COLUMNS, events)
     rows.insert("ledger_entry", ENTRY_COLUMNS, entries)
     add_to_totals(session, db, program_id, totals)
-    if progress:
+    if progress is not None and progress.rows:
         record_progress(rows.cursor, rows.mark, progress, received)
     out.entry_ids = entry_ids
     out.accepted = len(entries)
