@@ -320,11 +320,11 @@ def parse_form(session: Session, program: Program, form: ChallengeForm) -> _Pars
         for line in form.teams.splitlines():
             if not line.strip():
                 continue
-            name, sep, members = line.partition(":")
+            name, sep, listed = line.partition(":")
             if not sep or not name.strip():
                 problems.append(Problem("teams", "Write each team as 'Team name: CODE, CODE'."))
                 continue
-            ids = _participant_ids(session, form.audience, _codes(members), "teams", problems)
+            ids = _participant_ids(session, form.audience, _codes(listed), "teams", problems)
             teams[name.strip()[:40]] = frozenset(ids.values())
     pairs: list[tuple[int, int]] = []
     if kind == ChallengeKind.H2H:
@@ -982,7 +982,7 @@ def _backfill(s: Session, c: Challenge, participant: int | None = None) -> None:
     if participant is not None:
         batch.rows = {k: v for k, v in batch.rows.items() if k[2] == participant}
     if batch.rows:
-        rows = _Rows(s, _DialectOf(s))
+        rows = _Rows(s, _DialectOf(s))  # type: ignore[arg-type]  # all _Rows reads of a Database
         record_progress(
             rows.cursor, rows.mark, batch, rows.instant(c.created_at), force_upsert=True
         )
@@ -1092,7 +1092,7 @@ def team_sizes(s: Session, c: Challenge) -> dict[str, int]:
     return {str(pid): int(n) for pid, n in rows}
 
 
-def _scope_partners(c: Challenge) -> sa.Select[tuple[int]]:
+def _scope_partners(c: Challenge) -> sa.Select[Any]:
     query = sa.select(col(Partner.id))
     if c.partner_ids:
         query = query.where(col(Partner.id).in_(c.partner_ids))
@@ -1178,6 +1178,7 @@ def _pay(
     if not winners or c.reward_points <= 0:
         return []
     period_key = rules_of(program).period_of(now).key
+    holders: list[tuple[int, int | None]]  # (partner, rep) credited
     if c.audience == "rep":
         partner_of = dict(
             s.execute(
@@ -1186,7 +1187,7 @@ def _pay(
         )
         holders = [(partner_of[w], w) for w in winners if w in partner_of]
     else:
-        holders = [(w, None) for w in winners]
+        holders = [(w, None) for w in winners]  # partners are paid as themselves
     entries = [
         LedgerEntry(
             program_id=program.id or 0,
@@ -1219,7 +1220,9 @@ def _pay(
 # --- notices ------------------------------------------------------------------------------------
 
 
-def _users_in(c: Challenge, whole_scope: bool = False) -> sa.Select[tuple[int, int, str, str]]:
+def _users_in(
+    c: Challenge, whole_scope: bool = False
+) -> sa.Select[int | None, int | None, str, str]:
     """(user id, participant id, email, language) of every person in the challenge (``whole_scope``: also
     those who could still opt in)."""
     if c.audience == "rep":
