@@ -578,14 +578,24 @@ def labels_of(session: Any, audience: Audience, ids: set[int]) -> dict[int, tupl
     }
 
 
+# Participant ids per IN list: PostgreSQL takes at most 65,535 parameters in one statement.
+FACTS_CHUNK = 5000
+
+
 def _facts(
     session: Any, program: Program, changed: set[tuple[str, str, int]]
 ) -> dict[tuple[str, str, int], tuple[Totals, list[Scope], int | None, int | None]]:
     """For each changed (period, kind, participant): its totals now, the scopes it belongs
     to, its target and its baseline revenue."""
     out: dict[tuple[str, str, int], tuple[Totals, list[Scope], int | None, int | None]] = {}
-    periods = {c[0] for c in changed}
     ids = {c[2] for c in changed}
+    if len(ids) > FACTS_CHUNK:  # a close's bonuses or a big import touch 100k+ participants
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), FACTS_CHUNK):
+            part = set(ordered[start : start + FACTS_CHUNK])
+            out.update(_facts(session, program, {c for c in changed if c[2] in part}))
+        return out
+    periods = {c[0] for c in changed}
     totals = {
         (r[0], r[1], r[2]): Totals(*r[3:])
         for r in session.execute(

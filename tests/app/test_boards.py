@@ -338,3 +338,26 @@ def test_percentage_boards_refuse_all_time_and_team_boards_refuse_partners() -> 
         BoardSpec(Audience.PARTNERS, Scope(ScopeKind.TEAM, "PT000"), Metric.UNITS, "2026-11")
     with pytest.raises(ValueError, match="unknown scope"):
         Scope.parse("planet:mars")
+
+
+def test_a_batch_touching_more_participants_than_one_query_takes_moves_every_board(
+    any_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A close's bonuses or a big import touch 100k+ participants at once; PostgreSQL takes at
+    most 65,535 parameters a statement, so the catch-up reads them in chunks (here of 2)."""
+    monkeypatch.setattr("app.boards.FACTS_CHUNK", 2)
+    make_world(any_db, partners=3, reps_per_partner=3)
+    boards = boards_for(any_db, None)
+    spec = units()
+    assert ranks(boards, any_db, spec) == []  # built (empty) before the batch lands
+    reps = [f"R{p:03d}{r:02d}" for p in range(3) for r in range(3)]
+    send(
+        any_db,
+        *(
+            sale(f"s{i}", units=i + 1, partner=code[:1].replace("R", "PT") + code[1:4], rep=code)
+            for i, code in enumerate(reps)
+        ),
+    )
+    assert [r[1:3] for r in ranks(boards, any_db, spec)] == [
+        (code, i + 1) for i, code in reversed(list(enumerate(reps)))
+    ]
