@@ -35,7 +35,17 @@ def _redacted(url: str) -> str:
 def _serve(app: Any, host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, ws="websockets-sansio", log_level="info", proxy_headers=True)
+    # No permessage-deflate: live pushes are one fragment sent to thousands of sockets, and
+    # deflate would compress it again for each one and keep a compressor (tens of KiB) per socket.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        log_level="info",
+        proxy_headers=True,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

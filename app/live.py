@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import random
@@ -26,18 +27,20 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import anyio.to_thread
 import redis.asyncio as aioredis
 import sqlalchemy as sa
+from anyio import CapacityLimiter
 from jinja2_fragments import render_block
 from markupsafe import Markup
 from redis.exceptions import RedisError
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from app import formatting
 from app.accounts import Login, resume_session
@@ -60,6 +63,12 @@ CHANNEL = "podium:live:boards"
 CHALLENGE_PREFIX = "challenge:"  # feed ids of challenge standings (not leaderboards)
 QUEUE_SIZE = 32  # pushes a slow client may lag behind before it is dropped (it resyncs)
 RECHECK_SECONDS = 4.0  # how long a revoked session or TV link may keep its socket
+# Freezing the garbage collector's view of the sockets (see ``LiveHub._count_connections``):
+# once the open sockets grew by this many and this share since the last freeze; FREEZE_SETTLE
+# seconds later (most of a burst of reconnects is in by then), at most once per FREEZE_EVERY.
+FREEZE_MIN_GROWTH, FREEZE_GROWTH = 500, 1.25
+FREEZE_EVERY, FREEZE_SETTLE = 10.0, 1.0
+OPENING_THREADS = 4  # worker threads sockets being opened may use at once (see ``opening``)
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # Redis reconnect delays (seconds, before jitter)
 
 # Close codes. htmx's ws extension reconnects (with backoff) after 1012 and 1013 only, so a
@@ -68,32 +77,69 @@ POLICY_VIOLATION = 1008
 SERVICE_RESTART = 1012
 TRY_AGAIN_LATER = 1013
 
+T = TypeVar("T")
 Render = Callable[[], str | None]  # blocking; None when the feed is gone (a revoked TV link)
+Allowed = Callable[[], bool]  # blocking; False once the session or TV link is revoked
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True)
+class Recheck:
+    """How to ask again whether a socket may still watch. Sockets with the same ``key`` (one
+    session, one TV link) are asked about once per round."""
+
+    key: Hashable
+    allowed: Allowed
+
+
+@dataclass(eq=False, slots=True)
 class Subscriber:
-    """One open socket: a bounded queue of fragments and how it must end, once decided."""
+    """One open socket: the fragments waiting to be sent (a bounded backlog) and how it must
+    end, once decided. Plain fields and one future while its writer waits: thousands of
+    sockets are held, so each holds as few objects as it can."""
 
     feed: Hashable
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-    close_code: int = TRY_AGAIN_LATER
-    primed: bool = False  # has been sent its first board; from then on it gets every change
     rep_id: int | None = None  # the logged-in rep behind it: personal toasts go to it too
+    recheck: Recheck | None = None  # None: nothing to revoke (an anonymous viewer)
+    pending: list[str] = field(default_factory=list)  # a deque's first block alone is 600 B
+    primed: bool = False  # has been sent its first board; from then on it gets every change
+    ended: bool = False
+    close_code: int | None = TRY_AGAIN_LATER  # once ended; None: the client left
+    _waker: asyncio.Future[None] | None = None
 
     def offer(self, html: str) -> None:
-        try:
-            self.queue.put_nowait(html)
-        except asyncio.QueueFull:
+        if self.ended:
+            return
+        if len(self.pending) >= QUEUE_SIZE:
             # Too far behind: dropping it costs one reconnect and one render; waiting for it
             # would hold fragments in memory for a client that may never read them.
             self.end(TRY_AGAIN_LATER)
+            return
+        self.pending.append(html)
+        self._wake()
 
-    def end(self, code: int) -> None:
-        if not self.ended.is_set():
+    def end(self, code: int | None) -> None:
+        if not self.ended:
+            self.ended = True
             self.close_code = code
-            self.ended.set()
+            self.pending.clear()
+            self._wake()
+
+    def _wake(self) -> None:
+        waker = self._waker
+        if waker is not None and not waker.done():
+            waker.set_result(None)
+
+    async def next(self) -> str | None:
+        """The next fragment to send; None once the socket must end."""
+        while not self.ended:
+            if self.pending:
+                return self.pending.pop(0)
+            self._waker = asyncio.get_running_loop().create_future()
+            try:
+                await self._waker
+            finally:
+                self._waker = None
+        return None
 
 
 @dataclass(eq=False)
@@ -104,6 +150,10 @@ class _Feed:
     last: str | None = None  # the newest fragment sent: an unchanged rendering is not re-sent
     started: int = 0  # renderings begun (a ticket per rendering)
     applied: int = 0  # the ticket of the rendering ``last`` came from
+    # Sockets that joined since the last rendering for joiners began wait on one rendering
+    # together (a burst of reconnects costs a few renders, not one per socket).
+    joining: asyncio.Future[str | None] | None = None
+    priming: asyncio.Task[None] | None = None
 
 
 class LiveHub:
@@ -136,6 +186,12 @@ class LiveHub:
         self._boards: Leaderboards | None = None
         self._lost = False  # changes were dropped from a full outbox
         self._unsent: dict[str, Any] | None = None
+        self._rechecking: asyncio.Task[None] | None = None
+        self._connections = 0  # open subscribed sockets
+        self._frozen_at = 0  # how many there were at the last gc.freeze()
+        self._frozen_when = float("-inf")  # and when (monotonic seconds)
+        self._freezing: asyncio.TimerHandle | None = None
+        self._opening: CapacityLimiter | None = None
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -156,6 +212,7 @@ class LiveHub:
         await run_in_threadpool(self._start_watermarks)
         if self.redis_url:
             self._redis_task = asyncio.create_task(self._redis_forever())
+        self._start_rechecking()
 
     def _start_watermarks(self) -> None:
         # Leaderboards starts a program's watermark at its first use, *after* the write that
@@ -176,7 +233,9 @@ class LiveHub:
         for feed in self._feeds.values():
             for sub in feed.subscribers:
                 sub.end(SERVICE_RESTART)
-        for task in (self._redis_task, self._flushing):
+        if self._freezing is not None:
+            self._freezing.cancel()
+        for task in (self._redis_task, self._flushing, self._rechecking):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -185,21 +244,34 @@ class LiveHub:
     # subscribing -------------------------------------------------------------------------------
 
     async def subscribe(
-        self, key: Hashable, board: str, render: Render, rep_id: int | None = None
+        self,
+        key: Hashable,
+        board: str,
+        render: Render,
+        rep_id: int | None = None,
+        recheck: Recheck | None = None,
     ) -> Subscriber:
-        """Join ``key``'s feed; the current rendering is queued at once, so a client that
-        reconnects after missing pushes is in sync again."""
+        """Join ``key``'s feed; a rendering begun after joining is queued at once, so a client
+        that reconnects after missing pushes is in sync again. Call ``unsubscribe`` after."""
         self._loop = self._loop or asyncio.get_running_loop()
+        self._start_rechecking()
         feed = self._feeds.get(key)
         if feed is None:
             feed = self._feeds[key] = _Feed(board, render)
-        sub = Subscriber(key, rep_id=rep_id)
+        sub = Subscriber(key, rep_id=rep_id, recheck=recheck)
         feed.subscribers.add(sub)
+        self._count_connections(+1)
         if rep_id is not None:
-            self._reps.setdefault(rep_id, set()).add(
-                sub
-            )  # not primed yet: broadcasts skip it until it has a board
-        html = await self._render(feed)
+            # Not primed yet: broadcasts skip it until it has a board.
+            self._reps.setdefault(rep_id, set()).add(sub)
+        if self.closing.is_set():
+            sub.end(SERVICE_RESTART)
+            return sub
+        try:
+            html = await self._render_for_joiners(feed)
+        except BaseException:
+            self.unsubscribe(sub)
+            raise
         if html is None:
             sub.end(POLICY_VIOLATION)
         else:
@@ -208,7 +280,27 @@ class LiveHub:
             sub.primed = True
         return sub
 
+    async def _render_for_joiners(self, feed: _Feed) -> str | None:
+        if feed.joining is None:
+            feed.joining = asyncio.get_running_loop().create_future()
+            if feed.priming is None or feed.priming.done():
+                feed.priming = asyncio.create_task(self._prime(feed))
+        # Shielded: a client that leaves mid-handshake must not cancel the others' rendering.
+        return await asyncio.shield(feed.joining)
+
+    async def _prime(self, feed: _Feed) -> None:
+        # One rendering at a time for joiners: those who join while one runs wait for the
+        # next, which begins after they joined (one begun before might miss a change).
+        while feed.joining is not None:
+            joiners, feed.joining = feed.joining, None
+            try:
+                joiners.set_result(await self._render(feed, opening=True))
+            except Exception as exc:
+                joiners.set_exception(exc)
+                joiners.exception()  # handed to each joiner; not "never retrieved" if none is left
+
     def unsubscribe(self, sub: Subscriber) -> None:
+        self._count_connections(-1)
         if sub.rep_id is not None:
             mine = self._reps.get(sub.rep_id, set())
             mine.discard(sub)
@@ -223,6 +315,75 @@ class LiveHub:
 
     def watched(self) -> set[str]:
         return {feed.board for feed in self._feeds.values()}
+
+    async def opening(self, work: Callable[..., T], *args: Any) -> T:
+        """Run the blocking work of opening a socket (its login, its board, its first
+        rendering) in a worker thread, at most OPENING_THREADS at a time: a reconnect storm
+        (every client of a restarted process at once) must not take every worker thread and
+        database connection from page requests, nor grow the pool to its limit for good."""
+        if self._opening is None:
+            self._opening = CapacityLimiter(OPENING_THREADS)
+        return await anyio.to_thread.run_sync(work, *args, limiter=self._opening)
+
+    # revocation --------------------------------------------------------------------------------
+
+    def _start_rechecking(self) -> None:
+        if self._rechecking is None or self._rechecking.done():
+            self._rechecking = asyncio.get_running_loop().create_task(self._recheck_forever())
+
+    async def _recheck_forever(self) -> None:
+        """A revoked session or TV link must not keep watching: every few seconds each session
+        and TV link with a socket here is looked up again (one lookup however many sockets
+        share it; a revocation is a database write, seen by every process). One task for the
+        hub rather than a timer per socket."""
+        while not self.closing.is_set():
+            await asyncio.sleep(RECHECK_SECONDS)
+            sockets: dict[Hashable, list[Subscriber]] = {}
+            checks: dict[Hashable, Allowed] = {}
+            for feed in self._feeds.values():
+                for sub in feed.subscribers:
+                    if sub.recheck is not None and not sub.ended:
+                        sockets.setdefault(sub.recheck.key, []).append(sub)
+                        checks.setdefault(sub.recheck.key, sub.recheck.allowed)
+            if not checks:
+                continue
+            try:
+                refused = await run_in_threadpool(_refused, checks)
+            except Exception:  # e.g. the database is briefly away: ask again next round
+                log.exception("live boards: re-checking sessions failed")
+                continue
+            for key in refused:
+                for sub in sockets[key]:
+                    sub.end(POLICY_VIOLATION)
+
+    # garbage collection ------------------------------------------------------------------------
+
+    def _count_connections(self, change: int) -> None:
+        """Every socket holds a few hundred objects the garbage collector tracks (uvicorn's,
+        asyncio's, ours); a full collection scans them all, about 1 s at 5,000 sockets, and
+        stalls every push meanwhile. When the sockets have grown a lot, ``gc.freeze()`` moves
+        everything alive into the permanent generation, which collections skip. Objects of
+        frozen sockets are still freed by reference counting when they close; only reference
+        cycles among them wait until ``gc.unfreeze()``, done once half of them have gone."""
+        self._connections += change
+        if change < 0:
+            if self._frozen_at and self._connections < self._frozen_at // 2:
+                gc.unfreeze()  # the next full collections reclaim what the gone sockets left
+                self._frozen_at = self._connections
+            return
+        grown = self._connections - self._frozen_at
+        if grown < FREEZE_MIN_GROWTH or self._connections < self._frozen_at * FREEZE_GROWTH:
+            return
+        if self._freezing is None:
+            due = max(FREEZE_SETTLE, self._frozen_when + FREEZE_EVERY - time.monotonic())
+            self._freezing = asyncio.get_running_loop().call_later(due, self._freeze)
+
+    def _freeze(self) -> None:
+        self._freezing = None
+        gc.collect(1)  # young garbage cycles are reclaimed now rather than frozen
+        gc.freeze()
+        self._frozen_at = self._connections
+        self._frozen_when = time.monotonic()
 
     # changes -----------------------------------------------------------------------------------
 
@@ -277,14 +438,14 @@ class LiveHub:
             for sub in list(feed.subscribers):
                 sub.end(POLICY_VIOLATION)
 
-    async def _render(self, feed: _Feed) -> str | None:
+    async def _render(self, feed: _Feed, opening: bool = False) -> str | None:
         """Render the feed and, when this is the newest rendering so far and it differs from
         what was sent, send it to the feed's primed subscribers. Renderings run concurrently
         (a change while a client subscribes), so one that started earlier but finished later
         is dropped: it must never replace a newer board."""
         feed.started += 1
         ticket = feed.started
-        html = await run_in_threadpool(feed.render)
+        html = await (self.opening(feed.render) if opening else run_in_threadpool(feed.render))
         if html is None or ticket <= feed.applied:
             return html
         feed.applied = ticket
@@ -522,8 +683,20 @@ def _login(st: AppState, token: str | None) -> Login | None:
         return resume_session(s, token, st.clock())
 
 
+@dataclass(frozen=True)
+class _Watch:
+    """What an accepted socket may watch, once its checks have passed."""
+
+    key: Hashable  # its feed
+    board: str
+    render: Render
+    rep_id: int | None = None
+    recheck: Recheck | None = None
+
+
 async def live_boards(websocket: WebSocket) -> None:
-    """``/ws/boards?period=&audience=&scope=&metric=`` (a board page) or ``?tv=TOKEN``."""
+    """``/ws/boards?period=&audience=&scope=&metric=`` (a board page), ``?tv=TOKEN`` or
+    ``?challenge=ID``."""
     st = _state(websocket)
     hub = st.live
     # Accept first so the refusal can carry a close code a client can act on (1008 = do not
@@ -535,119 +708,23 @@ async def live_boards(websocket: WebSocket) -> None:
     if hub.closing.is_set():
         await websocket.close(SERVICE_RESTART)
         return
-    params = websocket.query_params
-    if params.get("challenge", "").isdigit():
-        await _live_challenge(websocket, st, int(params["challenge"]))
+    # Decided in coroutines of their own: what deciding needed (the query, the login, the
+    # closures) is not held by this frame for as long as the socket stays open.
+    watch = await _watch_of(websocket, st)
+    if isinstance(watch, str):
+        await websocket.close(POLICY_VIOLATION, watch)
         return
-    token = params.get("tv", "")
-    session_token = websocket.cookies.get(SESSION_COOKIE)
-    login = None
-    if token:
-        lang = language_of(websocket, None)
-
-        def tv_fragment() -> str | None:
-            context = pages.tv_context(st, token, lang, st.clock())
-            if context is None:
-                return None
-            return render_block(st.templates.env, "tv.html", "tv_board", oob=True, **context)
-
-        def tv_board() -> tuple[Hashable, str] | None:
-            context = pages.tv_context(st, token, lang, st.clock())
-            if context is None:
-                return None
-            program: Program = context["program"]
-            assert program.id is not None
-            return ("tv", pages.token_hash(token), lang), st.boards.board_id(
-                program.id, context["spec"]
-            )
-
-        found = await run_in_threadpool(tv_board)
-        render: Render = tv_fragment
-
-        def still_allowed() -> bool:
-            return _tv_live(st, token)
-    else:
-        login = await run_in_threadpool(_login, st, session_token)
-        lang = language_of(websocket, login)
-        wanted = {k: params.get(k, "") for k in ("period", "audience", "scope", "metric")}
-        # The home page (a rep's dashboard) watches its board like a board page does, but is
-        # pushed its own blocks: the rep's card and the top-reps list.
-        home = params.get("view") == "home"
-        now = st.clock()
-
-        def board() -> tuple[Hashable, str] | None:
-            # The same validation as the page: an invalid board gets no socket.
-            with st.db.session() as s:
-                program = current_program(s)
-                if program is None or program.id is None:
-                    return None
-                try:
-                    spec = pages.parse_board(
-                        s,
-                        program,
-                        pages.program_periods(program, now),
-                        pages.places_of(s),
-                        **wanted,
-                    )
-                except ValueError:
-                    return None
-            you = pages.you_on(login, spec.audience)
-            if login is not None and login.user.rep_id is not None:
-                _warm_alert_boards(st, program, now)
-            canonical = {
-                "period": spec.period_key,
-                "audience": spec.audience.value,
-                "scope": str(spec.scope),
-                "metric": spec.metric.value,
-            }
-            wanted.update(canonical)  # the socket keeps the board it opened on
-            if home:
-                if spec != home_board(spec.period_key) or login is None:
-                    return None  # only a rep's dashboard is live, on the board it lists
-                board_id = st.boards.board_id(program.id, spec)
-                return ("home", board_id, login.user.rep_id, lang), board_id
-            board_id = st.boards.board_id(program.id, spec)
-            return ("board", board_id, you, lang), board_id
-
-        def board_fragment() -> str | None:
-            context = pages.board_context(st, login, lang, wanted, st.clock())
-            if context.get("program") is None or context.get("error"):
-                return None
-            context["fmt_number"] = lambda v: _number(v, lang)
-            context["lang"] = lang  # the block's words are translated into the viewer's language
-            return render_block(st.templates.env, "boards.html", "board", oob=True, **context)
-
-        def home_fragment() -> str | None:
-            own = "rep:" if login is not None and login.user.rep_id is not None else ""
-            context = home_context(st, login, lang, own, st.clock())
-            if context.get("program") is None:
-                return None
-            context["lang"] = lang
-            return "".join(
-                render_block(st.templates.env, "home.html", block, oob=True, **context)
-                for block in ("participant_card", "top_reps")
-            )
-
-        found = await run_in_threadpool(board)
-        render = home_fragment if home else board_fragment
-
-        def still_allowed() -> bool:
-            # Anonymous viewers have nothing to revoke; a logged-in one's session must live.
-            return login is None or _login(st, session_token) is not None
-
-    if found is None:
-        await websocket.close(POLICY_VIOLATION, "no such board, or this link is not active")
-        return
-    key, board_id = found
     try:
-        rep_id = login.user.rep_id if login is not None else None
-        sub = await hub.subscribe(key, board_id, render, rep_id=rep_id)
+        sub = await hub.subscribe(
+            watch.key, watch.board, watch.render, rep_id=watch.rep_id, recheck=watch.recheck
+        )
     except Exception:
         log.exception("live boards: the first rendering failed")
         await websocket.close(1011)  # internal error; the page still has its own board
         return
+    del watch  # the feed keeps the first subscriber's renderer; the others' can go
     try:
-        code = await _serve(websocket, sub, hub, still_allowed)
+        code = await _serve(websocket, sub)
     finally:
         hub.unsubscribe(sub)
     if code is not None:
@@ -655,13 +732,130 @@ async def live_boards(websocket: WebSocket) -> None:
             await websocket.close(code)
 
 
-async def _live_challenge(websocket: WebSocket, st: AppState, challenge_id: int) -> None:
-    """``/ws/boards?challenge=ID``: a challenge page's standings, for those who may see it."""
+async def _watch_of(websocket: WebSocket, st: AppState) -> _Watch | str:
+    """The feed the socket asked for, or why it may not have it."""
+    params = websocket.query_params
+    if params.get("challenge", "").isdigit():
+        return await _challenge_watch(websocket, st, int(params["challenge"]))
+    token = params.get("tv", "")
+    if token:
+        return await _tv_watch(st, token, language_of(websocket, None))
+    return await _board_watch(websocket, st)
+
+
+async def _tv_watch(st: AppState, token: str, lang: str) -> _Watch | str:
+    def tv_fragment() -> str | None:
+        context = pages.tv_context(st, token, lang, st.clock())
+        if context is None:
+            return None
+        return render_block(st.templates.env, "tv.html", "tv_board", oob=True, **context)
+
+    def tv_board() -> tuple[Hashable, str] | None:
+        context = pages.tv_context(st, token, lang, st.clock())
+        if context is None:
+            return None
+        program: Program = context["program"]
+        assert program.id is not None
+        return ("tv", pages.token_hash(token), lang), st.boards.board_id(
+            program.id, context["spec"]
+        )
+
+    def still_allowed() -> bool:
+        return _tv_live(st, token)
+
+    found = await st.live.opening(tv_board)
+    if found is None:
+        return "no such board, or this link is not active"
+    key, board_id = found
+    recheck = Recheck(("tv", pages.token_hash(token)), still_allowed)
+    return _Watch(key, board_id, tv_fragment, recheck=recheck)
+
+
+async def _board_watch(websocket: WebSocket, st: AppState) -> _Watch | str:
+    params = websocket.query_params
     session_token = websocket.cookies.get(SESSION_COOKIE)
-    login = await run_in_threadpool(_login, st, session_token)
+    login = await st.live.opening(_login, st, session_token)
+    lang = language_of(websocket, login)
+    wanted = {k: params.get(k, "") for k in ("period", "audience", "scope", "metric")}
+    # The home page (a rep's dashboard) watches its board like a board page does, but is
+    # pushed its own blocks: the rep's card and the top-reps list.
+    home = params.get("view") == "home"
+    now = st.clock()
+
+    def board() -> tuple[Hashable, str] | None:
+        # The same validation as the page: an invalid board gets no socket.
+        with st.db.session() as s:
+            program = current_program(s)
+            if program is None or program.id is None:
+                return None
+            try:
+                spec = pages.parse_board(
+                    s,
+                    program,
+                    pages.program_periods(program, now),
+                    pages.places_of(s),
+                    **wanted,
+                )
+            except ValueError:
+                return None
+        you = pages.you_on(login, spec.audience)
+        if login is not None and login.user.rep_id is not None:
+            _warm_alert_boards(st, program, now)
+        canonical = {
+            "period": spec.period_key,
+            "audience": spec.audience.value,
+            "scope": str(spec.scope),
+            "metric": spec.metric.value,
+        }
+        wanted.update(canonical)  # the socket keeps the board it opened on
+        if home:
+            if spec != home_board(spec.period_key) or login is None:
+                return None  # only a rep's dashboard is live, on the board it lists
+            board_id = st.boards.board_id(program.id, spec)
+            return ("home", board_id, login.user.rep_id, lang), board_id
+        board_id = st.boards.board_id(program.id, spec)
+        return ("board", board_id, you, lang), board_id
+
+    def board_fragment() -> str | None:
+        context = pages.board_context(st, login, lang, wanted, st.clock())
+        if context.get("program") is None or context.get("error"):
+            return None
+        context["fmt_number"] = lambda v: _number(v, lang)
+        context["lang"] = lang  # the block's words are translated into the viewer's language
+        return render_block(st.templates.env, "boards.html", "board", oob=True, **context)
+
+    def home_fragment() -> str | None:
+        own = "rep:" if login is not None and login.user.rep_id is not None else ""
+        context = home_context(st, login, lang, own, st.clock())
+        if context.get("program") is None:
+            return None
+        context["lang"] = lang
+        return "".join(
+            render_block(st.templates.env, "home.html", block, oob=True, **context)
+            for block in ("participant_card", "top_reps")
+        )
+
+    found = await st.live.opening(board)
+    if found is None:
+        return "no such board, or this link is not active"
+    key, board_id = found
+    if login is None:  # anonymous viewers have nothing to revoke
+        return _Watch(key, board_id, home_fragment if home else board_fragment)
+    return _Watch(
+        key,
+        board_id,
+        home_fragment if home else board_fragment,
+        rep_id=login.user.rep_id,
+        recheck=_session_recheck(st, session_token),
+    )
+
+
+async def _challenge_watch(websocket: WebSocket, st: AppState, challenge_id: int) -> _Watch | str:
+    """``?challenge=ID``: a challenge page's standings, for those who may see it."""
+    session_token = websocket.cookies.get(SESSION_COOKIE)
+    login = await st.live.opening(_login, st, session_token)
     if login is None:
-        await websocket.close(POLICY_VIOLATION, "log in to watch a challenge")
-        return
+        return "log in to watch a challenge"
     lang = language_of(websocket, login)
     user = login.user
 
@@ -673,24 +867,17 @@ async def _live_challenge(websocket: WebSocket, st: AppState, challenge_id: int)
         challenge_pages.add_formatters(context, context["program"])
         return render_block(st.templates.env, "challenge.html", "standings", oob=True, **context)
 
+    # One feed per viewer: the rows mark "you" and the progress bar is the viewer's own.
+    key = ("challenge", challenge_id, user.id, lang)
+    board = f"{CHALLENGE_PREFIX}{challenge_id}"
+    return _Watch(key, board, fragment, recheck=_session_recheck(st, session_token))
+
+
+def _session_recheck(st: AppState, session_token: str | None) -> Recheck:
     def still_allowed() -> bool:
         return _login(st, session_token) is not None
 
-    # One feed per viewer: the rows mark "you" and the progress bar is the viewer's own.
-    key = ("challenge", challenge_id, user.id, lang)
-    try:
-        sub = await st.live.subscribe(key, f"{CHALLENGE_PREFIX}{challenge_id}", fragment)
-    except Exception:
-        log.exception("live challenge: the first rendering failed")
-        await websocket.close(1011)
-        return
-    try:
-        code = await _serve(websocket, sub, st.live, still_allowed)
-    finally:
-        st.live.unsubscribe(sub)
-    if code is not None:
-        with contextlib.suppress(Exception):
-            await websocket.close(code)
+    return Recheck(("session", session_token), still_allowed)
 
 
 def _number(value: int, lang: str) -> str:
@@ -702,58 +889,34 @@ def _tv_live(st: AppState, token: str) -> bool:
         return _live_link(s, token) is not None
 
 
-async def _serve(
-    websocket: WebSocket, sub: Subscriber, hub: LiveHub, still_allowed: Callable[[], bool]
-) -> int | None:
-    """Pump fragments until the client leaves (None) or the socket must close (its code)."""
+def _refused(checks: dict[Hashable, Allowed]) -> list[Hashable]:
+    """Blocking (one worker thread for the whole round): the keys no longer allowed."""
+    return [key for key, allowed in checks.items() if not allowed()]
 
-    async def pump() -> None:
-        while True:
-            await websocket.send_text(await sub.queue.get())
 
-    async def drain() -> None:
-        # The page sends nothing; reading is how a closed client is noticed.
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
+async def _serve(websocket: WebSocket, sub: Subscriber) -> int | None:
+    """Send fragments until the client leaves (None) or the socket must close (its code).
 
-    async def recheck() -> None:
-        # A revoked session or TV link must not keep watching: looked up again every few
-        # seconds on every process (a revocation is a database write, seen by all).
-        while True:
-            await asyncio.sleep(RECHECK_SECONDS)
-            if not await run_in_threadpool(still_allowed):
-                sub.end(POLICY_VIOLATION)
-                return
-
-    async def ended() -> None:
-        await sub.ended.wait()
-
-    async def closing() -> None:
-        await hub.closing.wait()
-        sub.end(SERVICE_RESTART)
-
-    tasks = {
-        name: asyncio.ensure_future(job)
-        for name, job in (
-            ("pump", pump()),
-            ("drain", drain()),
-            ("recheck", recheck()),
-            ("ended", ended()),
-            ("closing", closing()),
-        )
-    }
+    Two tasks a socket: this one (the connection's own) writes, and a reader notices the
+    client leaving. The hub ends the subscriber on a revocation, a slow client or shutdown,
+    which wakes the writer. A writer stuck in a send to a client that stopped reading holds
+    nothing more (an ended subscriber takes no fragments) and returns once that send ends:
+    the client reads again or its connection is lost."""
+    reader = asyncio.ensure_future(_until_gone(websocket))
+    reader.add_done_callback(lambda _: sub.end(None))
     try:
-        done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks.values():
-            task.cancel()
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
-    if tasks["drain"] in done or tasks["pump"] in done:
-        # Gone, or sending failed (the client is gone too).
-        with contextlib.suppress(WebSocketDisconnect, Exception):
-            for task in done:
-                task.result()
+        while (html := await sub.next()) is not None:
+            await websocket.send_text(html)
+    except Exception:  # sending failed: the client is gone
         return None
-    return sub.close_code if sub.ended.is_set() else TRY_AGAIN_LATER
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    return sub.close_code
+
+
+async def _until_gone(websocket: WebSocket) -> None:
+    # The page sends nothing; reading is how a closed client is noticed.
+    with contextlib.suppress(Exception):
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
