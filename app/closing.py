@@ -25,6 +25,8 @@ import functools
 import logging
 import os
 import socket
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from app.db import Database, lock_program_writes
-from app.ingest import ALL_TIME, add_to_totals, ingest_events
+from app.ingest import ALL_TIME, TOTAL_COLUMNS, TOTAL_UPSERT, ingest_events
 from app.models import (
     AuditEntry,
     LedgerEntry,
@@ -47,7 +49,6 @@ from app.models import (
     PeriodSnapshot,
     PeriodTotal,
     Program,
-    TierBonus,
     User,
 )
 from app.programs import rules_of
@@ -258,93 +259,110 @@ def _freeze_group(
 # Tier bonuses
 
 
+def _due_bonuses_sql(column: str, tiers: int) -> str:
+    """Every (rep, partner, tier, points, tier position) reached in ``:period`` and not paid
+    yet (bound: :program, :period, :tier_name_N, :tier_least_N, :tier_points_N)."""
+    ladder = " UNION ALL ".join(
+        f"SELECT CAST(:tier_name_{n} AS VARCHAR(80)) AS name, CAST(:tier_least_{n} AS BIGINT)"
+        f" AS least, CAST(:tier_points_{n} AS INTEGER) AS points, {n} AS pos"
+        for n in range(tiers)
+    )
+    return (
+        "SELECT t.participant_id AS rep_id, r.partner_id AS partner_id, x.name AS tier,"
+        " x.points AS points, x.pos AS pos"
+        f" FROM period_total t JOIN rep r ON r.id = t.participant_id JOIN ({ladder}) x"
+        f" ON t.{column} >= x.least WHERE t.program_id = :program AND t.period_key = :period"
+        " AND t.kind = 'rep' AND NOT EXISTS (SELECT 1 FROM tier_bonus b"
+        " WHERE b.program_id = :program AND b.period_key = :period"
+        " AND b.rep_id = t.participant_id AND b.tier = x.name)"
+    )
+
+
+_BONUS_ENTRY = (
+    "INSERT INTO ledger_entry (id, program_id, partner_id, rep_id, kind, points, period_key,"
+    " occurred_at, created_at, memo) SELECT d.id, :program, d.partner_id, d.rep_id,"
+    f" '{EntryKind.BONUS.value}', d.points, :paid_in, :at, :now,"
+    " d.tier || ' tier bonus for ' || :period FROM {due} d"
+)
+_BONUS_RECORD = (
+    "INSERT INTO tier_bonus (program_id, period_key, rep_id, tier, points, entry_id, created_at)"
+    " SELECT :program, :period, d.rep_id, d.tier, d.points, d.id, :now FROM {due} d"
+)
+# Each bonus adds its points to the rep's and the partner's totals of the period it is paid in
+# and of all time; the seq of a total is the newest entry that moved it (as ingestion keeps it).
+_BONUS_TOTALS = (
+    "INSERT INTO period_total (" + ", ".join(TOTAL_COLUMNS) + ") SELECT :program, k.period_key,"
+    " h.kind, h.pid, sum(h.points), 0, 0, 0, max(h.id), 0, 0 FROM (SELECT 'rep' AS kind,"
+    " d.rep_id AS pid, d.points, d.id FROM {due} d UNION ALL SELECT 'partner', d.partner_id,"
+    " d.points, d.id FROM {due} d) h CROSS JOIN (SELECT CAST(:paid_in AS VARCHAR(16))"
+    " AS period_key UNION ALL SELECT CAST(:all_time AS VARCHAR(16))) k"
+    " GROUP BY k.period_key, h.kind, h.pid ORDER BY k.period_key, h.kind, h.pid" + TOTAL_UPSERT
+)
+
+
 def pay_tier_bonuses(
     session: Session, db: Database, program: Program, period: Period, now: datetime
 ) -> int:
     """Pay each rep the bonus of every tier it reached in ``period`` (once: ``tier_bonus`` is
     unique). Bonus points are entries of the period in which they are paid (the next one), so
-    the frozen standings of the closed period are exactly what was ranked."""
+    the frozen standings of the closed period are exactly what was ranked.
+
+    All in the database, a few statements whatever the number of reps: a close of a million
+    reps must not hold this process (and the rank queries it serves) for long."""
     rules = rules_of(program)
     tiers = [t for t in rules.ladder.tiers if t.bonus_points > 0]
     if not tiers:
         return 0
     assert program.id is not None
+    # Ledger ids are taken and committed in order under this lock (the boards rely on it).
     lock_program_writes(session, program.id)
     column = {"units": "units", "points": "points", "revenue": "revenue_minor"}[
         rules.ladder.metric.value
     ]
-    reached = session.execute(
-        sa.text(
-            f"SELECT t.participant_id, r.partner_id, t.{column} FROM period_total t"
-            " JOIN rep r ON r.id = t.participant_id WHERE t.program_id = :program"
-            f" AND t.period_key = :period AND t.kind = 'rep' AND t.{column} >= :least"
-        ),
-        {"program": program.id, "period": period.key, "least": tiers[0].threshold},
-    ).all()
-    if not reached:
-        return 0
-    paid = set(
-        session.execute(
-            sa.select(col(TierBonus.rep_id), col(TierBonus.tier)).where(
-                col(TierBonus.program_id) == program.id, col(TierBonus.period_key) == period.key
-            )
-        ).all()
-    )
-    paid_in = period_of(period.end, rules.cadence, rules.zone).key
-    due = [
-        (rep_id, partner_id, tier)
-        for rep_id, partner_id, value in reached
-        for tier in tiers
-        if value >= tier.threshold and (rep_id, tier.name) not in paid
-    ]
-    if not due:
-        return 0
-    entries = [
-        {
-            "program_id": program.id,
-            "partner_id": partner_id,
-            "rep_id": rep_id,
-            "kind": EntryKind.BONUS.value,
-            "points": tier.bonus_points,
-            "period_key": paid_in,
-            "occurred_at": period.end,
-            "created_at": now,
-            "memo": f"{tier.name} tier bonus for {period.key}",
-        }
-        for rep_id, partner_id, tier in due
-    ]
-    ids = (
-        session.execute(
-            sa.insert(LedgerEntry).returning(col(LedgerEntry.id), sort_by_parameter_order=True),
-            entries,
+    due = _due_bonuses_sql(column, len(tiers))
+    instant = LedgerEntry.__table__.c.created_at.type  # type: ignore[attr-defined]
+    params: dict[str, Any] = {
+        "program": program.id, "period": period.key, "all_time": ALL_TIME,
+        "paid_in": period_of(period.end, rules.cadence, rules.zone).key,
+        "at": period.end, "now": now,
+    }  # fmt: skip
+    for n, tier in enumerate(tiers):
+        params |= {f"tier_name_{n}": tier.name, f"tier_least_{n}": tier.threshold,
+                   f"tier_points_{n}": tier.bonus_points}  # fmt: skip
+
+    def statement(sql: str) -> sa.TextClause:
+        instants = [
+            sa.bindparam(name, type_=instant) for name in ("at", "now") if f":{name}" in sql
+        ]
+        return sa.text(sql).bindparams(*instants)
+
+    if db.is_sqlite:
+        # BEGIN IMMEDIATE holds the only write lock: the ids after the newest are ours. The
+        # due rows are numbered in a total order, so each statement sees the same ids.
+        base = session.execute(sa.text("SELECT coalesce(max(id), 0) FROM ledger_entry"))
+        params["base"] = int(base.scalar_one())
+        numbered = (
+            f"(SELECT :base + ROW_NUMBER() OVER (ORDER BY rep_id, pos) AS id, rep_id,"
+            f" partner_id, tier, points FROM ({due}) u)"
         )
-        .scalars()
-        .all()
+        session.execute(statement(_BONUS_ENTRY.format(due=numbered)), params)
+        paid = session.execute(statement(_BONUS_RECORD.format(due=numbered)), params)
+        # Totals from the entries just written (the due rows are no longer due).
+        written = (
+            "(SELECT e.id, e.rep_id, e.partner_id, e.points FROM ledger_entry e"
+            " WHERE e.id > :base AND e.program_id = :program)"
+        )
+        session.execute(statement(_BONUS_TOTALS.format(due=written)), params)
+        return int(paid.rowcount or 0)  # type: ignore[attr-defined]
+    # PostgreSQL: one statement; each due row takes its ledger id once (a materialised CTE).
+    sql = (
+        f"WITH due AS MATERIALIZED (SELECT nextval('ledger_entry_id_seq') AS id, u.*"
+        f" FROM ({due} ORDER BY 1, 5) u),"
+        f" entries AS ({_BONUS_ENTRY.format(due='due')}),"
+        f" totals AS ({_BONUS_TOTALS.format(due='due')}) " + _BONUS_RECORD.format(due="due")
     )
-    session.execute(
-        sa.insert(TierBonus),
-        [
-            {
-                "program_id": program.id,
-                "period_key": period.key,
-                "rep_id": rep_id,
-                "tier": tier.name,
-                "points": tier.bonus_points,
-                "entry_id": entry_id,
-                "created_at": now,
-            }
-            for (rep_id, _partner, tier), entry_id in zip(due, ids, strict=True)
-        ],
-    )
-    totals: dict[tuple[str, str, int], list[int]] = {}
-    for (rep_id, partner_id, tier), entry_id in zip(due, ids, strict=True):
-        for kind, pid in (("rep", rep_id), ("partner", partner_id)):
-            for key in (paid_in, ALL_TIME):
-                t = totals.setdefault((key, kind, pid), [0, 0, 0, 0, 0, 0, 0])
-                t[0] += tier.bonus_points
-                t[4] = max(t[4], entry_id)
-    add_to_totals(session, db, program.id, totals)
-    return len(due)
+    paid = session.execute(statement(sql), params)
+    return int(paid.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,8 +556,44 @@ def close_period(
             return CloseOutcome(period.key, status, record)
         assert record is not None and record.id is not None
         run = _Run(db, program, period, record.id, now, owner, lease, progress, crash_after)
-        record = _work(run, record, crash_after)
+        record = _in_background(functools.partial(_work, run, record, crash_after))
     return CloseOutcome(period.key, "closed", record)
+
+
+# How much lower the CPU priority of a close's thread is than the process's (Linux ``nice``).
+BACKGROUND_NICE = 5
+
+
+def _in_background(work: Callable[[], PeriodClose]) -> PeriodClose:
+    """Run a close's work in a thread of its own at a lower CPU priority and wait for it.
+
+    A close of a million participants keeps a core busy for minutes; on SQLite that work runs
+    in this process, beside the page requests it serves, which should go first. A thread of
+    its own because a thread's priority can be lowered but, without privileges, never raised
+    again: the caller's thread (a scheduler worker, the CLI's main thread) stays as it was.
+    Daemon: if the process is stopped, the unit in progress rolls back and a restart redoes it.
+    """
+    out: list[PeriodClose] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        if sys.platform == "linux":  # elsewhere setpriority would lower the whole process
+            with contextlib.suppress(OSError):
+                tid = threading.get_native_id()
+                os.setpriority(
+                    os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE
+                )
+        try:
+            out.append(work())
+        except BaseException as exc:  # re-raised in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="period-close", daemon=True)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return out[0]
 
 
 def _kill_if(crash_after: str | None, unit: str) -> None:
@@ -722,7 +776,7 @@ def reopen_period(
     assert program.id is not None
     with db.write() as s:
         lock_program_writes(s, program.id)
-        record = s.execute(
+        record: PeriodClose | None = s.execute(
             sa.select(PeriodClose).where(
                 col(PeriodClose.program_id) == program.id,
                 col(PeriodClose.period_key) == period_key,
