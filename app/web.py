@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,14 @@ from app.security import SecurityMiddleware
 from app.settings import Settings, get_settings
 
 
+def freeze_startup_heap() -> None:
+    """Move what startup made (modules, models, templates, compiled queries) out of the garbage
+    collector's reach: it lives as long as the process, and every full collection would walk it
+    again while requests wait (``gc.freeze``, as the Python docs advise for servers)."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings | None = None,
     db: Database | None = None,
@@ -62,6 +71,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
+        freeze_startup_heap()
         await live.start()
         if jobs is not None:  # period closes, challenges, reminders (app/scheduler.py)
             jobs.start()
