@@ -25,13 +25,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
-from app import formatting, models
+from app import formatting
 from app.boards import load_rows
 from app.db import Database
 from app.i18n import N_, gettext
 from app.models import (
     BadgeAward,
     BadgeWatermark,
+    Challenge,
+    ChallengeResult,
     Event,
     League,
     LedgerEntry,
@@ -137,14 +139,6 @@ def _period_order(program: Program, now: datetime) -> tuple[list[str], bool]:
     return [p.key for p in periods], bool(periods) and now < periods[-1].end
 
 
-def _challenge_models() -> tuple[Any, Any] | None:
-    """The challenges feature's tables, if that feature is installed (imported lazily: badges
-    work without it, and count challenge wins once it is there)."""
-    result = getattr(models, "ChallengeResult", None)
-    challenge = getattr(models, "Challenge", None)
-    return (result, challenge) if result is not None and challenge is not None else None
-
-
 def facts_of(
     session: Session, program: Program, touched: Iterable[tuple[Audience, int]], now: datetime
 ) -> dict[tuple[Audience, int], Facts]:
@@ -198,25 +192,22 @@ def facts_of(
                     key, {"points": 0, "units": 0, "revenue": 0, "events": {}, "challenges_won": 0}
                 )
                 slot["events"][etype] = n
-            found = _challenge_models()
-            if found is not None:
-                result, challenge = found
-                for pid, settled_at in session.execute(
-                    sa.select(result.participant_id, result.settled_at)
-                    .join(challenge, challenge.id == result.challenge_id)
-                    .where(
-                        challenge.program_id == program.id,
-                        result.kind == kind.value,
-                        result.participant_id.in_(ids),
-                        result.won.is_(True),
-                    )
-                ):
-                    key = rules.period_of(settled_at).key
-                    slot = figures[pid].setdefault(
-                        key,
-                        {"points": 0, "units": 0, "revenue": 0, "events": {}, "challenges_won": 0},
-                    )
-                    slot["challenges_won"] += 1
+            for pid, settled_at in session.execute(
+                sa.select(col(ChallengeResult.participant_id), col(ChallengeResult.settled_at))
+                .join(Challenge, col(Challenge.id) == col(ChallengeResult.challenge_id))
+                .where(
+                    col(Challenge.program_id) == program.id,
+                    col(ChallengeResult.kind) == kind.value,
+                    col(ChallengeResult.participant_id).in_(ids),
+                    col(ChallengeResult.won).is_(True),
+                )
+            ):
+                key = rules.period_of(settled_at).key
+                slot = figures[pid].setdefault(
+                    key,
+                    {"points": 0, "units": 0, "revenue": 0, "events": {}, "challenges_won": 0},
+                )
+                slot["challenges_won"] += 1
             held: dict[int, set[tuple[str, str, str]]] = defaultdict(set)
             for pid, code, level, key in session.execute(
                 sa.select(
@@ -401,21 +392,18 @@ def evaluate_new_entries(db: Database, program: Program, now: datetime) -> int:
             if rep_id is not None:
                 touched.add((Audience.REP, rep_id))
         newest_result = result_mark
-        found = _challenge_models()
-        results: list[tuple[int, str, int]] = []
-        if found is not None:
-            result, challenge = found
-            results = [
-                (rid, kind, pid)
-                for rid, kind, pid in s.execute(
-                    sa.select(result.id, result.kind, result.participant_id)
-                    .join(challenge, challenge.id == result.challenge_id)
-                    .where(challenge.program_id == program.id, result.id > result_mark)
-                )
-            ]
-            for rid, kind, pid in results:
-                newest_result = max(newest_result, rid)
-                touched.add((Audience(kind), pid))
+        results = s.execute(
+            sa.select(
+                col(ChallengeResult.id),
+                col(ChallengeResult.kind),
+                col(ChallengeResult.participant_id),
+            )
+            .join(Challenge, col(Challenge.id) == col(ChallengeResult.challenge_id))
+            .where(col(Challenge.program_id) == program.id, col(ChallengeResult.id) > result_mark)
+        ).all()
+        for rid, kind, pid in results:
+            newest_result = max(newest_result, rid)
+            touched.add((Audience(kind), pid))
     if newest_entry == entry_mark and newest_result == result_mark:
         return 0
     due = evaluate_participants(db, program, touched, now)
@@ -437,27 +425,21 @@ def settle_badges(db: Database, program: Program, now: datetime) -> None:
 def award_challenge_rewards(db: Database, program: Program, now: datetime, after: int = 0) -> int:
     """Give each winner of a settled challenge the challenge's reward badge (its top level),
     once per challenge: the award's period is "challenge-<id>"."""
-    found = _challenge_models()
-    if found is None:
-        return 0
-    result, challenge = found
-    if not hasattr(challenge, "reward_badge"):
-        return 0
     with db.session() as s:
         rows = s.execute(
             sa.select(
-                result.kind,
-                result.participant_id,
-                result.challenge_id,
-                result.settled_at,
-                challenge.reward_badge,
+                col(ChallengeResult.kind),
+                col(ChallengeResult.participant_id),
+                col(ChallengeResult.challenge_id),
+                col(ChallengeResult.settled_at),
+                col(Challenge.reward_badge),
             )
-            .join(challenge, challenge.id == result.challenge_id)
+            .join(Challenge, col(Challenge.id) == col(ChallengeResult.challenge_id))
             .where(
-                challenge.program_id == program.id,
-                result.won.is_(True),
-                result.id > after,
-                challenge.reward_badge.is_not(None),
+                col(Challenge.program_id) == program.id,
+                col(ChallengeResult.won).is_(True),
+                col(ChallengeResult.id) > after,
+                col(Challenge.reward_badge).is_not(None),
             )
         ).all()
         defs = {r.code: definition_of(r) for r in definitions(s, program, active_only=False)}

@@ -18,8 +18,6 @@ Other features plug in through ``CLOSE_STEPS`` (``app.closing.register_close_ste
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -191,26 +189,18 @@ def reminders_job(db: Database, now: datetime) -> dict[str, Any]:
 
 
 def wire_features() -> None:
-    """The one place other features join the schedule, whether or not they exist yet:
-    placement badges at each close (``app.badges.evaluate_period_close``) and challenge
-    start, end and settlement every minute (``app.challenges.advance_challenges``)."""
-    if importlib.util.find_spec("app.badges") is not None:
-        badges = importlib.import_module("app.badges")
-        placement = getattr(badges, "evaluate_period_close", None)
-        if callable(placement):
-            register_close_step("badges", placement)
-    if importlib.util.find_spec("app.challenges") is not None:
-        challenges = importlib.import_module("app.challenges")
-        advance = getattr(challenges, "advance_challenges", None)
-        if callable(advance):
+    """The one place other features join the schedule: placement badges at each close and
+    challenge start, end and settlement every minute (imported here: they import the store
+    this module's callers set up first)."""
+    from app.badges import evaluate_period_close
+    from app.challenges import advance_challenges
 
-            def challenges_job(db: Database, now: datetime) -> dict[str, Any]:
-                result = advance(db, now)
-                return {"result": repr(result)[:500]}
+    register_close_step("badges", evaluate_period_close)
 
-            register_job(
-                PeriodicJob("challenges", lambda: IntervalTrigger(minutes=1), challenges_job)
-            )
+    def challenges_job(db: Database, now: datetime) -> dict[str, Any]:
+        return {"result": repr(advance_challenges(db, now))[:500]}
+
+    register_job(PeriodicJob("challenges", lambda: IntervalTrigger(minutes=1), challenges_job))
 
 
 register_job(PeriodicJob("reminders", lambda: CronTrigger(minute=7), reminders_job))

@@ -222,9 +222,6 @@ def test_period_close_awards_top_n_from_the_final_ranking_once(any_db: Database)
     assert places == {ids["R00001"]: 1, ids["R00000"]: 2}
 
 
-@pytest.mark.skipif(
-    not hasattr(models, "ChallengeResult"), reason="the challenges feature is not installed"
-)
 def test_a_won_challenge_counts_and_its_reward_badge_goes_to_the_winners(
     sqlite_db: Database,
 ) -> None:
