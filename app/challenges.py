@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -51,6 +50,7 @@ from app.models import (
 from app.programs import rules_of
 from game.challenges import (
     TRACKED,
+    ChallengeIndex,
     ChallengeKind,
     ChallengeMetric,
     Definition,
@@ -680,75 +680,14 @@ def tracked(c: Challenge) -> Tracked:
 # (store, program id) -> (the program's newest challenge revision, its live challenges)
 _LIVE: dict[tuple[str, int], tuple[int | None, LiveChallenges]] = {}
 _TRACKED_VALUES = tuple(s.value for s in TRACKED)
-# Participants whose admitting challenges are remembered (a few hundred bytes each).
-MAX_REMEMBERED = 200_000
 
 
-class LiveChallenges:
-    """A program's tracked challenges as ingestion uses them.
-
-    Which challenges admit a participant (scope, members, audience) and its team in each do not
-    depend on the event, so they are worked out once per participant and remembered for as long
-    as no challenge changes (a new revision builds a new ``LiveChallenges``). An event then costs
-    a window check and an amount for each challenge that admits its participant."""
-
-    def __init__(self, challenges: Iterable[Tracked]) -> None:
-        self.challenges = tuple(challenges)
-        # Each challenge under its most selective filter, so working out a new participant's
-        # challenges looks at the few that could admit it (explicit members, chosen partners,
-        # regions), not at all of them.
-        self._by_rep: dict[int, list[Tracked]] = {}
-        self._by_partner: dict[int, list[Tracked]] = {}
-        self._by_region: dict[int, list[Tracked]] = {}
-        self._open: list[Tracked] = []
-        for c in self.challenges:
-            if c.members:
-                bucket = self._by_rep if c.audience == "rep" else self._by_partner
-                for member in c.members:
-                    bucket.setdefault(member, []).append(c)
-            elif c.partner_ids:
-                for partner in c.partner_ids:
-                    self._by_partner.setdefault(partner, []).append(c)
-            elif c.region_ids:
-                for region in c.region_ids:
-                    self._by_region.setdefault(region, []).append(c)
-            else:
-                self._open.append(c)
-        # (partner, region, league, rep) -> (challenge, kind, participant, team) per admitting one
-        self._admitting: dict[tuple[int, int, int, int | None], tuple[_Admitted, ...]] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self.challenges)
-
-    def admitting(
-        self, partner_id: int, region_id: int, league_id: int, rep_id: int | None
-    ) -> tuple[_Admitted, ...]:
-        key = (partner_id, region_id, league_id, rep_id)
-        found = self._admitting.get(key)
-        if found is None:
-            if len(self._admitting) >= MAX_REMEMBERED:
-                self._admitting.clear()
-            candidates = [
-                *self._by_partner.get(partner_id, ()),
-                *self._by_region.get(region_id, ()),
-                *(self._by_rep.get(rep_id, ()) if rep_id is not None else ()),
-                *self._open,
-            ]
-            found = tuple(
-                # A rep challenge never admits an event without a rep (``admits``).
-                (c, c.audience, who, c.team(partner_id, who))
-                for c in candidates
-                if c.admits(partner_id, region_id, league_id, rep_id)
-                for who in (rep_id if c.audience == "rep" and rep_id is not None else partner_id,)
-            )
-            self._admitting[key] = found
-        return found
+class LiveChallenges(ChallengeIndex):
+    """A program's tracked challenges as ingestion uses them: ``game``'s index (which
+    remembers who each challenge admits) plus a batch to sum progress in."""
 
     def batch(self) -> BatchProgress:
         return BatchProgress(self)
-
-
-_Admitted = tuple[Tracked, str, int, str]
 
 
 class _Sum:

@@ -356,13 +356,23 @@ class Contribution:
         self.opt_in = challenge.opt_in
 
 
+Admitted = tuple[Tracked, str, int, str]
+"""A challenge that admits a participant: (challenge, kind, participant id, team)."""
+
+
 class ChallengeIndex:
     """The tracked challenges of a program, bucketed by their most selective filter, so an
     event looks only at the challenges that could possibly care about it (a hundred live
-    challenges cost an event a few dict lookups, not a hundred checks)."""
+    challenges cost an event a few dict lookups, not a hundred checks).
 
-    def __init__(self, challenges: Iterable[Tracked]) -> None:
+    Which challenges admit a participant (scope, members, audience) and its team in each do not
+    depend on the event, so they are worked out once per participant and remembered (up to
+    ``remember`` participants); an event then costs a window check and an amount for each
+    challenge that admits it. Build a new index when a challenge changes."""
+
+    def __init__(self, challenges: Iterable[Tracked], remember: int = 200_000) -> None:
         self.challenges = tuple(challenges)
+        self._remember = remember
         self._by_rep: dict[int, list[Tracked]] = {}
         self._by_partner: dict[int, list[Tracked]] = {}
         self._by_region: dict[int, list[Tracked]] = {}
@@ -380,9 +390,35 @@ class ChallengeIndex:
                     self._by_region.setdefault(region, []).append(c)
             else:
                 self._open.append(c)
+        self._admitting: dict[tuple[int, int, int, int | None], tuple[Admitted, ...]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.challenges)
+
+    def admitting(
+        self, partner_id: int, region_id: int, league_id: int, rep_id: int | None
+    ) -> tuple[Admitted, ...]:
+        key = (partner_id, region_id, league_id, rep_id)
+        found = self._admitting.get(key)
+        if found is None:
+            if len(self._admitting) >= self._remember:
+                self._admitting.clear()
+            empty: list[Tracked] = []
+            candidates = (
+                self._by_partner.get(partner_id, empty)
+                + self._by_region.get(region_id, empty)
+                + (self._by_rep.get(rep_id, empty) if rep_id is not None else empty)
+                + self._open
+            )
+            found = tuple(
+                # A rep challenge never admits an event without a rep (``admits``).
+                (c, c.audience, who, c.team(partner_id, who))
+                for c in candidates
+                if c.admits(partner_id, region_id, league_id, rep_id)
+                for who in (rep_id if c.audience == "rep" and rep_id is not None else partner_id,)
+            )
+            self._admitting[key] = found
+        return found
 
     def contributions(
         self,
@@ -398,24 +434,13 @@ class ChallengeIndex:
         amount_minor: int,
         points: int,
     ) -> list[Contribution]:
-        empty: list[Tracked] = []
-        candidates = (
-            self._by_partner.get(partner_id, empty)
-            + self._by_region.get(region_id, empty)
-            + (self._by_rep.get(rep_id, empty) if rep_id is not None else empty)
-            + self._open
-        )
         out: list[Contribution] = []
-        for c in candidates:
+        for c, kind, who, team in self.admitting(partner_id, region_id, league_id, rep_id):
             if not c.window.contains(occurred_at):
                 continue
-            if not c.admits(partner_id, region_id, league_id, rep_id):
-                continue
             amount = c.amount(event_type, sku, units, amount_minor, points)
-            if amount == 0:
-                continue
-            who = rep_id if c.audience == "rep" and rep_id is not None else partner_id
-            out.append(Contribution(c, c.audience, who, c.team(partner_id, who), amount, seq))
+            if amount:
+                out.append(Contribution(c, kind, who, team, amount, seq))
         return out
 
 
