@@ -8,6 +8,7 @@ close runs.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -17,7 +18,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from app import formatting
-from app.accounts import Role
+from app.accounts import Login, Role
 from app.closing import (
     CloseRefused,
     apply_adjustment,
@@ -34,6 +35,9 @@ from app.models import PeriodClose, Program
 from app.programs import current_program, rules_of
 from app.routes.pages import base_context, language_of
 from app.scheduler import Scheduler, planned_runs
+from game.periods import parse_period_key
+
+log = logging.getLogger(__name__)
 
 DONE = {
     "closing": N_("The close of %(period)s has started; its progress shows below."),
@@ -124,13 +128,20 @@ def _program(request: Request) -> Program | None:
         return current_program(s)
 
 
-async def close_now(request: Request) -> Response:
+async def _admin_action(request: Request) -> tuple[Login, str, dict[str, str]] | Response:
+    """A program admin's POST: (who, their language, the form), or the refusal to send."""
     if (refused := await _admin(request)) is not None:
         return refused
     login = await login_of(request)
     assert login is not None
-    lang = language_of(request, login)
-    form = await _form(request)
+    return login, language_of(request, login), await _form(request)
+
+
+async def close_now(request: Request) -> Response:
+    action = await _admin_action(request)
+    if isinstance(action, Response):
+        return action
+    login, lang, form = action
     period = form.get("period", "").strip()
     st = state_of(request)
     program = await run_in_threadpool(_program, request)
@@ -141,8 +152,6 @@ async def close_now(request: Request) -> Response:
     now = st.clock()
     rules = rules_of(program)
     try:
-        from game.periods import parse_period_key
-
         ended = parse_period_key(period, rules.cadence, rules.zone).end <= now
     except ValueError as exc:
         return await _again(request, lang, str(exc))
@@ -157,21 +166,17 @@ async def close_now(request: Request) -> Response:
         try:
             close_period(st.db, program, period, st.clock(), by=login.user, reclose=True)
         except Exception:  # logged; the record says how far it got and the sweep resumes it
-            import logging
-
-            logging.getLogger(__name__).exception("manual close of %s failed", period)
+            log.exception("manual close of %s failed", period)
 
     threading.Thread(target=work, name=f"close-{period}", daemon=True).start()
     return RedirectResponse(f"/admin/schedule?done=closing:{period}", status_code=303)
 
 
 async def reopen(request: Request) -> Response:
-    if (refused := await _admin(request)) is not None:
-        return refused
-    login = await login_of(request)
-    assert login is not None
-    lang = language_of(request, login)
-    form = await _form(request)
+    action = await _admin_action(request)
+    if isinstance(action, Response):
+        return action
+    login, lang, form = action
     period, reason = form.get("period", "").strip(), form.get("reason", "")
     if form.get("confirm") != "1":
         return await _again(
@@ -191,12 +196,10 @@ async def reopen(request: Request) -> Response:
 
 
 async def apply(request: Request) -> Response:
-    if (refused := await _admin(request)) is not None:
-        return refused
-    login = await login_of(request)
-    assert login is not None
-    lang = language_of(request, login)
-    form = await _form(request)
+    action = await _admin_action(request)
+    if isinstance(action, Response):
+        return action
+    login, lang, form = action
     adjustment_id = int(request.path_params["adjustment_id"])
     if form.get("confirm") != "1":
         return await _again(request, lang, confirm={"action": "apply", "id": str(adjustment_id)})
@@ -214,12 +217,10 @@ async def apply(request: Request) -> Response:
 
 
 async def reject(request: Request) -> Response:
-    if (refused := await _admin(request)) is not None:
-        return refused
-    login = await login_of(request)
-    assert login is not None
-    lang = language_of(request, login)
-    form = await _form(request)
+    action = await _admin_action(request)
+    if isinstance(action, Response):
+        return action
+    login, lang, form = action
     adjustment_id = int(request.path_params["adjustment_id"])
     st = state_of(request)
     program = await run_in_threadpool(_program, request)
