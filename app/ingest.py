@@ -383,10 +383,12 @@ def _write(
                 seen_lines[c.line_key] = ev.id
             accepted.append((c, partners[ev.partner], reps.get(ev.rep) if ev.rep else None))
 
+        periods = _Periods(rules)  # each event's period, worked out once for both steps
+        keys = [periods.key(c.event.occurred_at) for c, _, _ in accepted]
         if accepted:
-            accepted = _hold_late(session, db, program, rules, source, accepted, out)
+            accepted, keys = _hold_late(session, db, program, source, accepted, keys, out)
         if accepted:
-            _store(session, db, program, rules, source, accepted, out)
+            _store(session, db, program, rules, source, accepted, keys, out)
     return out
 
 
@@ -533,11 +535,10 @@ def _store(
     rules: ProgramRules,
     source: str,
     accepted: list[tuple[_Candidate, _Ref, _Ref | None]],
+    keys: list[str],
     out: IngestReport,
 ) -> None:
     rows = _Rows(session, db)
-    periods = _Periods(rules)
-    keys = [periods.key(c.event.occurred_at) for c, _, _ in accepted]
     earned = _earned_so_far(session, program, rules, accepted, keys)
     event_ids = rows.reserve_ids("event", len(accepted))
     entry_ids = rows.reserve_ids("ledger_entry", len(accepted))
@@ -667,16 +668,14 @@ def _hold_late(
     session: Any,
     db: Database,
     program: Program,
-    rules: ProgramRules,
     source: str,
     accepted: list[tuple[_Candidate, _Ref, _Ref | None]],
+    keys: list[str],
     out: IngestReport,
-) -> list[tuple[_Candidate, _Ref, _Ref | None]]:
+) -> tuple[list[tuple[_Candidate, _Ref, _Ref | None]], list[str]]:
     """Events whose period is closed are held as pending adjustments (an admin applies or
     rejects them); the rest go on. Runs under the program's write lock, like the close's
     claim, so an event is either in the frozen totals or held, never lost in between."""
-    periods = _Periods(rules)
-    keys = [periods.key(c.event.occurred_at) for c, _, _ in accepted]
     rows = _Rows(session, db)
     closed = {
         key
@@ -689,7 +688,7 @@ def _hold_late(
         if state != "reopened"  # a reopened period takes its events again
     }
     if not closed:
-        return accepted
+        return accepted, keys
     late = [(a, key) for a, key in zip(accepted, keys, strict=True) if key in closed]
     already = dict(
         rows.select_in(
@@ -722,4 +721,5 @@ def _hold_late(
              "received_at", "status", "reason"),
             fresh,
         )  # fmt: skip
-    return [a for a, key in zip(accepted, keys, strict=True) if key not in closed]
+    kept = [(a, key) for a, key in zip(accepted, keys, strict=True) if key not in closed]
+    return [a for a, _ in kept], [key for _, key in kept]
