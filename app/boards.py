@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import redis
 import sqlalchemy as sa
@@ -37,6 +37,9 @@ from game.periods import parse_period_key, period_starting, previous_period
 from game.ranking import Row, Standing
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+Move = tuple[str, int, int, int]
+"""(board, participant id, value, seq): one participant's new place on one board."""
 
 KIND = {Audience.REPS: "rep", Audience.PARTNERS: "partner"}
 # A view looks at the ledger at most this often (seconds): boards lag a write made by another
@@ -169,6 +172,20 @@ class BoardMoves:
     passed: list[Standing]
 
 
+class BoardSource(Protocol):
+    """Boards that are not a (scope, metric, period) of the running totals but are ranked and
+    kept current the same way: challenge standings. Its boards' names start with ``prefix``."""
+
+    prefix: str
+
+    def load(self, board: str) -> list[Row]:
+        """Every (participant id, value, seq) on the board, from the store."""
+
+    def moves(self, program: Program, participants: set[tuple[str, int]], after: int) -> list[Move]:
+        """The new places of ``participants`` (kind, id), whose ledger entries after ``after``
+        a catch-up is folding in, on this source's boards."""
+
+
 @dataclass
 class _Program:
     program: Program
@@ -206,6 +223,11 @@ class Leaderboards:
             RedisRanking(redis_client, redis_prefix) if redis_client else None
         )
         self.backend: RankingBackend = self.redis or InProcessRanking(self._load, **held)
+        # Other kinds of boards kept by the same backend and catch-up (see ``BoardSource``).
+        self.sources: list[BoardSource] = []
+        self._versions: dict[
+            str, int
+        ] = {}  # in-process: the version each source board was built at
         # Called with the ids of the boards an advance may have moved (live pushes listen
         # here). Called from whichever thread advanced; a listener must not block or raise.
         self.on_change: list[Callable[[Program, set[str]], None]] = []
@@ -247,16 +269,25 @@ class Leaderboards:
     # building ----------------------------------------------------------------------------------
 
     def _load(self, board: str) -> list[Row]:
+        for source in self.sources:
+            if board.startswith(source.prefix):
+                return source.load(board)
         program_id, spec = self._specs[board]
         with self.db.session() as s:
             program = s.get(Program, program_id)
             assert program is not None
             return list(load_rows(s, program, spec))
 
-    def _ensure_built(self, program: Program, board: str) -> None:
-        """Redis only: build a board once for every process (the in-process backend builds
-        through its loader on first read)."""
-        if self.redis is None or self.redis.is_built(board):
+    def _ensure_built(self, program: Program, board: str, version: int | None = None) -> None:
+        """Build a board once for every process in Redis (the in-process backend builds through
+        its loader on first read). A board with a ``version`` is built again when the version
+        changes: its rows changed without a ledger entry (a challenge launched or joined)."""
+        if self.redis is None:
+            if version is not None and self._versions.get(board) != version:
+                self.backend.drop(board)  # the next read builds it from the store
+                self._versions[board] = version
+            return
+        if self.redis.is_built(board, version):
             return
         client = self.redis._client
         lock = f"{self.redis.keys(board)[0]}:lock"
@@ -264,15 +295,16 @@ class Leaderboards:
             try:
                 since = self._max_entry(program.id)  # type: ignore[arg-type]
                 self.redis.replace(board, self._load(board))
-                self.redis.mark_built(board)
+                self.redis.mark_built(board, version)
                 # Entries committed while the rows were read were skipped by their writers
                 # (the board was not built yet): fold them in now.
-                self._advance(program, self._changed_since(program.id, since)[0], only=board)  # type: ignore[arg-type]
+                changed = self._changed_since(program.id, since)[0]  # type: ignore[arg-type]
+                self._advance(program, changed, since, only=board)
             finally:
                 client.delete(lock)
             return
         for _ in range(600):  # another process is building it
-            if self.redis.is_built(board):
+            if self.redis.is_built(board, version):
                 return
             time.sleep(0.05)
         raise TimeoutError(f"board {board} is still being built by another process")
@@ -313,7 +345,12 @@ class Leaderboards:
             changed, newest = self._changed_since(program.id, state.watermark)  # type: ignore[arg-type]
             if changed:
                 try:
-                    self._advance(program, changed, announce_failure=newest > state.announced)
+                    self._advance(
+                        program,
+                        changed,
+                        state.watermark,
+                        announce_failure=newest > state.announced,
+                    )
                 except redis.RedisError:
                     state.announced = max(state.announced, newest)
                     # Redis is away: keep the watermark, so these entries are folded in once it
@@ -328,6 +365,7 @@ class Leaderboards:
         self,
         program: Program,
         changed: set[tuple[str, str, int]],
+        after: int,
         only: str | None = None,
         announce_failure: bool = False,
     ) -> None:
@@ -335,7 +373,7 @@ class Leaderboards:
             return
         with self.db.session() as s:
             facts = _facts(s, program, changed)
-        moves = []
+        moves: list[Move] = []
         tracked: dict[str, tuple[BoardSpec, set[int]]] = {}
         metrics = self.moves_metrics(program) if self.on_moves else set()
         program_id = program.id
@@ -362,6 +400,14 @@ class Leaderboards:
                         ):
                             spec = BoardSpec(audience, scope, metric, period_key)
                             tracked.setdefault(board, (spec, set()))[1].add(pid)
+        if self.sources:
+            participants = {(kind, pid) for _, kind, pid in changed}
+            for source in self.sources:
+                moves += [
+                    move
+                    for move in source.moves(program, participants, after)
+                    if only is None or move[0] == only
+                ]
         before = self._standings_before(tracked)
         if self.redis is not None:
             try:
@@ -475,16 +521,10 @@ class Leaderboards:
         limit: int = 10,
         around: int = 5,
     ) -> BoardView:
-        self.catch_up(program, self.view_max_age)
         board = self.board_id(program.id, spec)  # type: ignore[arg-type]
-        try:
-            self._ensure_built(program, board)
-            top, size, mine, window = _query(self.backend, board, you, limit, around)
-        except redis.RedisError:
-            # Degraded, never down: with Redis away, rank this one view from the store.
-            log.warning("boards: Redis unavailable, ranking %s from the store", board)
-            alone = InProcessRanking(self._load, max_boards=1)
-            top, size, mine, window = _query(alone, board, you, limit, around)
+        top, size, mine, window = self.ranked(
+            program, board, lambda backend, b: _query(backend, b, you, limit, around)
+        )
         shown = top + window
         with self.db.session() as s:
             labels = labels_of(s, spec.audience, {st.participant_id for st in shown})
@@ -497,17 +537,28 @@ class Leaderboards:
             you_row = _row(mine, labels, you)
         return BoardView(spec=spec, size=size, top=rows, around=near, you=you_row)
 
+    def ranked(
+        self,
+        program: Program,
+        board: str,
+        query: Callable[[RankingBackend, str], T],
+        version: int | None = None,
+    ) -> T:
+        """Ask one board anything, current as a view is, built on first use; with Redis away,
+        asked of a board built from the store for this one question."""
+        self.catch_up(program, self.view_max_age)
+        try:
+            self._ensure_built(program, board, version)
+            return query(self.backend, board)
+        except redis.RedisError:
+            log.warning("boards: Redis unavailable, ranking %s from the store", board)
+            return query(InProcessRanking(self._load, max_boards=1), board)
+
     def standing_of(
         self, program: Program, spec: BoardSpec, participant_id: int
     ) -> Standing | None:
-        self.catch_up(program, self.view_max_age)
         board = self.board_id(program.id, spec)  # type: ignore[arg-type]
-        try:
-            self._ensure_built(program, board)
-            return self.backend.standing(board, participant_id)
-        except redis.RedisError:
-            log.warning("boards: Redis unavailable, ranking %s from the store", board)
-            return InProcessRanking(self._load, max_boards=1).standing(board, participant_id)
+        return self.ranked(program, board, lambda backend, b: backend.standing(b, participant_id))
 
 
 def _query(

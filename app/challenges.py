@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from app.accounts import Role
+from app.boards import Leaderboards, Move
 from app.db import Database, lock_program_writes
 from app.i18n import N_, Refusal, gettext
 from app.mail import queue_mail
@@ -73,6 +74,7 @@ from game.challenges import (
 )
 from game.events import EventType
 from game.ledger import EntryKind
+from game.ranking import Row as RankedRow
 
 log = logging.getLogger(__name__)
 
@@ -630,6 +632,9 @@ def join_challenge(db: Database, challenge_id: int, user: User, now: datetime) -
                     joined_at=now,
                 )
             )
+            # A new revision: the challenge's board is built again with this row (its
+            # backfilled progress comes with no new ledger entry for a catch-up to see).
+            c.revision = _next_revision(c)
             s.flush()
             _backfill(s, c, participant=me[1])
             _audit(s, user, "challenge.join", c, {"participant": f"{me[0]}:{me[1]}"}, now)
@@ -1313,78 +1318,135 @@ def participant_count(s: Session, c: Challenge) -> int:
     )
 
 
-def standings(s: Session, c: Challenge, me: tuple[str, int] | None, limit: int = 10) -> Standings:
-    """The top of the challenge and where ``me`` stands (by SQL on the standing index: a
-    challenge of a million participants is read a page at a time)."""
-    entry = col(ChallengeEntry.challenge_id) == c.id
-    top = s.execute(
-        sa.select(
-            col(ChallengeEntry.participant_id), col(ChallengeEntry.value), col(ChallengeEntry.team)
-        )
-        .where(entry, col(ChallengeEntry.value) > 0)
-        .order_by(
-            col(ChallengeEntry.value).desc(),
-            col(ChallengeEntry.value_seq),
-            col(ChallengeEntry.participant_id),
-        )
-        .limit(limit)
-    ).all()
-    mine = None
-    if me is not None and me[0] == c.audience:
-        mine = s.execute(
-            sa.select(col(ChallengeEntry.value)).where(
-                entry, col(ChallengeEntry.participant_id) == me[1]
+BOARD_PREFIX = "challenge:"  # also the live channel's feed id of a challenge page
+
+
+def board_of(challenge_id: int) -> str:
+    return f"{BOARD_PREFIX}{challenge_id}"
+
+
+class ChallengeBoards:
+    """Challenge standings ranked like the leaderboards, by the same backend (in this process or
+    in Redis) and the same catch-up from the ledger: the progress table keeps no index on the
+    value, so ingestion updates a row in place, and a standings read is O(log n) whatever the
+    challenge's size. A board is built on first read from the challenge's rows and built again
+    when the challenge's revision changes (launch and joining write rows without a ledger entry).
+    """
+
+    prefix = BOARD_PREFIX
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def load(self, board: str) -> list[RankedRow]:
+        challenge_id = int(board.removeprefix(BOARD_PREFIX))
+        entry = ChallengeEntry
+        with self.db.session() as s:
+            return [
+                (int(pid), int(value), int(seq))
+                for pid, value, seq in s.execute(
+                    sa.select(
+                        col(entry.participant_id), col(entry.value), col(entry.value_seq)
+                    ).where(col(entry.challenge_id) == challenge_id)
+                )
+            ]
+
+    def moves(self, program: Program, participants: set[tuple[str, int]], after: int) -> list[Move]:
+        """The rows of these participants that entries after ``after`` changed (one look at
+        the participant index per chunk; ``value_seq`` is the entry that last changed a row)."""
+        entry = ChallengeEntry
+        by_kind: dict[str, list[int]] = {}
+        for kind, pid in participants:
+            by_kind.setdefault(kind, []).append(pid)
+        out: list[Move] = []
+        with self.db.session() as s:
+            for kind, pids in by_kind.items():
+                for i in range(0, len(pids), KEYS_PER_READ):
+                    rows = s.execute(
+                        sa.select(
+                            col(entry.challenge_id),
+                            col(entry.participant_id),
+                            col(entry.value),
+                            col(entry.value_seq),
+                        ).where(
+                            col(entry.kind) == kind,
+                            col(entry.participant_id).in_(pids[i : i + KEYS_PER_READ]),
+                            col(entry.value_seq) > after,
+                        )
+                    )
+                    out += [(board_of(cid), pid, value, seq) for cid, pid, value, seq in rows]
+        return out
+
+
+def _teams_of(s: Session, c: Challenge, ids: set[int]) -> dict[int, str]:
+    """The team each of these participants counts for (rows shown on a team challenge)."""
+    if not ids:
+        return {}
+    entry = ChallengeEntry
+    return dict(
+        s.execute(
+            sa.select(col(entry.participant_id), col(entry.team)).where(
+                col(entry.challenge_id) == c.id, col(entry.participant_id).in_(ids)
             )
-        ).scalar_one_or_none()
-    ids = {pid for pid, _, _ in top} | ({me[1]} if me else set())
-    pairs = [(a, b) for a, b in c.pairs]
+        ).all()
+    )
+
+
+def standings(
+    s: Session,
+    boards: Leaderboards,
+    c: Challenge,
+    me: tuple[str, int] | None,
+    limit: int = 10,
+) -> Standings:
+    """The top of the challenge and where ``me`` stands, from the challenge's board."""
+    assert c.id is not None
+    program = s.get(Program, c.program_id)
+    assert program is not None
+    mine = me[1] if me is not None and me[0] == c.audience else None
     opponent_id = None
     if c.kind == ChallengeKind.H2H and me is not None:
-        for a, b in pairs:
+        for a, b in c.pairs:
             if me[1] in (a, b):
                 opponent_id = b if me[1] == a else a
-        if opponent_id is not None:
-            ids.add(opponent_id)
-    names = _names(s, c.audience, ids)
 
-    def rank_of(value: int) -> int:
-        above = s.execute(
-            sa.select(sa.func.count()).where(entry, col(ChallengeEntry.value) > value)
-        ).scalar_one()
-        return int(above) + 1
+    def read(backend: Any, board: str) -> tuple[list[Any], int, Any, Any, int]:
+        top = [st for st in backend.top(board, limit) if st.value > 0]
+        # rank_for(0) - 1: how many are above zero, zeros (joined, nothing yet) left out
+        active = backend.rank_for(board, 0) - 1
+        you = backend.standing(board, mine) if mine is not None else None
+        rival = backend.standing(board, opponent_id) if opponent_id is not None else None
+        you_rank = you.rank if you is not None and you.value > 0 else active + 1
+        return top, active, you, rival, you_rank
 
-    rows: list[Row] = []
-    for i, (pid, value, team) in enumerate(top):
-        rank = rows[-1].rank if rows and rows[-1].value == value else i + 1
-        rows.append(
-            Row(pid, names.get(pid, "?"), value, rank, me is not None and me[1] == pid, team)
-        )
-    out = Standings(
-        c,
-        rows,
-        participants=participant_count(s, c),
-        active=int(
-            s.execute(
-                sa.select(sa.func.count()).where(entry, col(ChallengeEntry.value) > 0)
-            ).scalar_one()
-        ),
+    top, active, you, rival, you_rank = boards.ranked(
+        program, board_of(c.id), read, version=c.revision
     )
-    if me is not None and me[0] == c.audience:
-        value = mine or 0
-        out.you = Row(me[1], names.get(me[1], "?"), value, rank_of(value), True)
+    ids = {st.participant_id for st in top} | ({me[1]} if me else set())
+    if opponent_id is not None:
+        ids.add(opponent_id)
+    names = _names(s, c.audience, ids)
+    team_of = _teams_of(s, c, {st.participant_id for st in top}) if c.team_by else {}
+    rows = [
+        Row(
+            st.participant_id,
+            names.get(st.participant_id, "?"),
+            st.value,
+            st.rank,
+            st.participant_id == mine,
+            team_of.get(st.participant_id, ""),
+        )
+        for st in top
+    ]
+    out = Standings(c, rows, participants=participant_count(s, c), active=active)
+    if mine is not None:
+        out.you = Row(mine, names.get(mine, "?"), you.value if you else 0, you_rank, True)
     if c.kind in (ChallengeKind.TARGET, ChallengeKind.RACE):
         out.goal = c.target or 0
     elif rows:
         out.goal = rows[0].value
     if opponent_id is not None:
-        value = (
-            s.execute(
-                sa.select(col(ChallengeEntry.value)).where(
-                    entry, col(ChallengeEntry.participant_id) == opponent_id
-                )
-            ).scalar_one_or_none()
-            or 0
-        )
+        value = rival.value if rival is not None else 0
         out.opponent = Row(opponent_id, names.get(opponent_id, "?"), value, 0)
         out.goal = max(out.goal, value, out.you.value if out.you else 0)
     if c.kind == ChallengeKind.TEAM:
@@ -1446,14 +1508,16 @@ class Listed:
     results: list[ChallengeResult] = field(default_factory=list)
 
 
-def list_for(s: Session, program: Program, user: User, now: datetime) -> dict[str, list[Listed]]:
+def list_for(
+    s: Session, boards: Leaderboards, program: Program, user: User, now: datetime
+) -> dict[str, list[Listed]]:
     """Live, upcoming and ended challenges with the person's own progress and position."""
     groups: dict[str, list[Listed]] = {"live": [], "upcoming": [], "ended": [], "drafts": []}
     for c in visible_challenges(s, program, user):
         me = participant_of(s, user, c)
         item = Listed(c)
         if me is not None:
-            st = standings(s, c, me, limit=1)
+            st = standings(s, boards, c, me, limit=1)
             item.value = st.you.value if st.you else 0
             item.rank = st.you.rank if st.you and st.you.value > 0 else None
             item.goal = st.goal

@@ -413,7 +413,10 @@ class ChallengeEntry(SQLModel, table=True):
     __tablename__ = "challenge_entry"
     __table_args__ = (
         sa.UniqueConstraint("challenge_id", "kind", "participant_id", name="uq_challenge_entry"),
-        sa.Index("ix_challenge_entry_standing", "challenge_id", "value"),
+        # Standings are ranked in memory or in Redis (app.challenges.ChallengeBoards), so no
+        # index holds the value: ingestion updates a row in place. This one only grows with new
+        # rows; catch-ups find the rows of the participants a batch moved by it.
+        sa.Index("ix_challenge_entry_participant", "kind", "participant_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     challenge_id: int = Field(foreign_key="challenge.id")

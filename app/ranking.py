@@ -455,11 +455,15 @@ class RedisRanking:
     def built_key(self, board: str) -> str:
         return f"{self.keys(board)[0]}:built"
 
-    def is_built(self, board: str) -> bool:
-        return bool(self._client.exists(self.built_key(board)))
+    def is_built(self, board: str, version: int | None = None) -> bool:
+        """Whether the board is built (at ``version``, for a board that has versions)."""
+        if version is None:
+            return bool(self._client.exists(self.built_key(board)))
+        built = self._client.get(self.built_key(board))
+        return built is not None and int(built) == version
 
-    def mark_built(self, board: str) -> None:
-        self._client.set(self.built_key(board), 1)
+    def mark_built(self, board: str, version: int | None = None) -> None:
+        self._client.set(self.built_key(board), 1 if version is None else version)
 
     def advance(self, board: str, participant_id: int, value: int, seq: int) -> None:
         self.advance_many([(board, participant_id, value, seq)])

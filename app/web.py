@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from app import i18n
 from app.accounts import ResetRequestLimiter
 from app.boards import Leaderboards
+from app.challenges import ChallengeBoards
 from app.context import AppState
 from app.db import Database
 from app.live import LiveHub, live_boards
@@ -63,6 +64,7 @@ def create_app(
     templates.env.filters["league"] = board_pages.league_filter
     redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     boards = Leaderboards(database, redis_client, view_max_age=settings.board_refresh_seconds)
+    boards.sources.append(ChallengeBoards(database))
     live = LiveHub(settings.redis_url, clock=clock, alert_min_seconds=settings.alert_min_seconds)
     live.attach(boards)
     outbox = OutboxSender(database, delivery_for(settings), clock)

@@ -98,7 +98,7 @@ async def challenges_page(request: Request) -> Response:
                 return {"program": None, "groups": {}, "notices": []}
             return {
                 "program": program,
-                "groups": list_for(s, program, user, st.clock()),
+                "groups": list_for(s, st.boards, program, user, st.clock()),
                 "notices": notices_for(s, user),
                 "may_define": may_define(user),
             }
@@ -226,7 +226,7 @@ def challenge_context(
             return None
         program = s.get(Program, c.program_id)
         me = participant_of(s, user, c)
-        board = standings(s, c, me, limit=10)
+        board = standings(s, st.boards, c, me, limit=10)
         manages = may_manage(s, user, c)
         joined = c.enrolment != "opt_in" or (me is not None and _joined(s, c, me))
         scope = _scope_names(s, c)
@@ -412,7 +412,7 @@ async def api_progress(request: Request) -> JSONResponse:
                 }
             if not in_scope(s, c, c.audience, pid):
                 return 404, {"error": f"'{code}' is not in this challenge's scope"}
-            board = standings(s, c, (c.audience, pid), limit=3)
+            board = standings(s, st.boards, c, (c.audience, pid), limit=3)
             you = board.you
             assert you is not None
             return 200, {

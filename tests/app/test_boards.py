@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -17,21 +16,9 @@ from app.models import Partner, Program, Rep, Target
 from app.programs import current_program
 from game.boards import Audience, BoardSpec, Metric, Scope, ScopeKind
 from tests.factories import make_world, sale
-from tests.services import service_url
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 EVERYONE = Scope(ScopeKind.EVERYONE)
-
-
-@pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
-def backend(request: pytest.FixtureRequest) -> Iterator[redis.Redis | None]:
-    """None for the in-process index, or a Redis client (keys cleaned up afterwards)."""
-    if request.param == "in-process":
-        yield None
-        return
-    client = redis.Redis.from_url(service_url("PODIUM_TEST_REDIS_URL", "Redis"))
-    yield client
-    client.close()
 
 
 def boards_for(db: Database, client: redis.Redis | None) -> Leaderboards:

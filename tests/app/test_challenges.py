@@ -9,7 +9,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from app.boards import Leaderboards
 from app.challenges import (
+    ChallengeBoards,
     ChallengeError,
     ChallengeForm,
     DefinitionInvalid,
@@ -66,6 +68,12 @@ def _launch(db: Database, user: User, **changes: object) -> Challenge:
 def _ingest(db: Database, *events: dict[str, object]) -> None:
     report = ingest_events(db, _program(db), "erp", list(events), now=LATER)
     assert not report.rejected, report.rejected
+
+
+def _boards(db: Database) -> Leaderboards:
+    boards = Leaderboards(db, view_max_age=0)
+    boards.sources.append(ChallengeBoards(db))
+    return boards
 
 
 def _bonus_points(db: Database) -> list[tuple[int | None, int]]:
@@ -209,7 +217,7 @@ def test_partner_teams_by_average_per_member(any_db: Database) -> None:
         sale("b1", units=5, partner="PT001", rep="R00100", occurred_at="2026-11-22T19:06:00+07:00"),
     )
     with any_db.session() as s:
-        board = standings(s, s.get(Challenge, challenge.id), None)  # type: ignore[arg-type]
+        board = standings(s, _boards(any_db), s.get(Challenge, challenge.id), None)  # type: ignore[arg-type]
     assert [(name, score) for _, name, score, _ in board.teams] == [
         ("Toko Maju 1", 2.5),
         ("Toko Maju 0", 1.5),
