@@ -15,8 +15,9 @@ much (p50 ~18 vs ~12 µs; every figure is in ``tests/perf``). Two copies of the 
 into chunks of about ``LOAD`` rows held as columns of signed 64-bit ints (``array('q')``), the
 way ``SortedList`` cuts its list into sublists:
 
-- in list order: -value, seq, participant id; each chunk's last row is in ``_maxes``, and a
-  Fenwick tree over the chunk lengths turns (chunk, index) into a position and back;
+- in list order: -value, seq, participant id; each chunk's last row is in three flat columns
+  (``_max_nv``, ``_max_seq``, ``_max_pid``), and a Fenwick tree over the chunk lengths turns
+  (chunk, index) into a position and back;
 - in participant-id order: participant id, -value, seq; it finds a participant's row, and so
   its place in list order, where a dict would have cost 70 bytes a participant.
 
@@ -118,11 +119,23 @@ def _fits(negated: int) -> bool:
     return -ID_LIMIT <= negated < ID_LIMIT
 
 
+def _roomy(column: Column) -> Column:
+    """``column``, given the spare room a growing array keeps (about 1/16).
+
+    A slice is allocated to its exact size, so the first row inserted into a chunk cut from one
+    would move the whole chunk to a new allocation: for a board just built, a cost most updates
+    would pay once, at random, and the slowest of them dominate the tail.
+    """
+    column.append(0)
+    del column[-1]
+    return column
+
+
 def _split(columns: tuple[list[Column], ...], chunk: int, load: int) -> None:
     """Cut chunk ``chunk`` of every column after ``load`` rows."""
     for chunks in columns:
         whole = chunks[chunk]
-        chunks.insert(chunk + 1, whole[load:])
+        chunks.insert(chunk + 1, _roomy(whole[load:]))
         del whole[load:]
 
 
@@ -142,7 +155,9 @@ class _Columns:
         "_id_seq",
         "_ids",
         "_load",
-        "_maxes",
+        "_max_nv",
+        "_max_pid",
+        "_max_seq",
         "_nv",
         "_pid",
         "_seq",
@@ -154,11 +169,15 @@ class _Columns:
     def __init__(self, load: int = LOAD) -> None:
         self._load = load
         self.wide = False  # -value columns are lists: some value left the 64-bit range
-        # list order: chunk c holds rows _nv[c][i], _seq[c][i], _pid[c][i]; _maxes[c] its last
+        # list order: chunk c holds rows _nv[c][i], _seq[c][i], _pid[c][i]; its last row is
+        # _max_nv[c], _max_seq[c], _max_pid[c]: flat columns that stay in cache, where a list of
+        # tuples cost a tuple and up to three int objects per chunk to walk.
         self._nv: list[Column] = []
         self._seq: list[Column] = []
         self._pid: list[Column] = []
-        self._maxes: list[tuple[int, int, int]] = []
+        self._max_nv: Column = array("q")
+        self._max_seq: Column = array("q")
+        self._max_pid: Column = array("q")
         self._tree: Column = array("q", (0,))  # Fenwick tree of chunk lengths, 1-based
         self._size = 0
         # participant-id order: chunk c holds _ids[c][i], _id_nv[c][i], _id_seq[c][i]
@@ -175,6 +194,7 @@ class _Columns:
         self.wide = True
         self._nv = [list(chunk) for chunk in self._nv]
         self._id_nv = [list(chunk) for chunk in self._id_nv]
+        self._max_nv = list(self._max_nv)
 
     def fill(
         self,
@@ -188,16 +208,16 @@ class _Columns:
         """Hold these rows: whole columns, the first three in list order, the others by id."""
         load = self._load
         cuts = range(0, len(pid), load)
-        self._nv = [nv[i : i + load] for i in cuts]
-        self._seq = [seq[i : i + load] for i in cuts]
-        self._pid = [pid[i : i + load] for i in cuts]
-        self._maxes = [
-            (n[-1], s[-1], p[-1]) for n, s, p in zip(self._nv, self._seq, self._pid, strict=True)
-        ]
+        self._nv = [_roomy(nv[i : i + load]) for i in cuts]
+        self._seq = [_roomy(seq[i : i + load]) for i in cuts]
+        self._pid = [_roomy(pid[i : i + load]) for i in cuts]
+        self._max_nv = self.column(chunk[-1] for chunk in self._nv)
+        self._max_seq = array("q", (chunk[-1] for chunk in self._seq))
+        self._max_pid = array("q", (chunk[-1] for chunk in self._pid))
         self._size = len(pid)
-        self._ids = [ids[i : i + load] for i in cuts]
-        self._id_nv = [id_nv[i : i + load] for i in cuts]
-        self._id_seq = [id_seq[i : i + load] for i in cuts]
+        self._ids = [_roomy(ids[i : i + load]) for i in cuts]
+        self._id_nv = [_roomy(id_nv[i : i + load]) for i in cuts]
+        self._id_seq = [_roomy(id_seq[i : i + load]) for i in cuts]
         self._id_maxes = [chunk[-1] for chunk in self._ids]
         self._build_tree()
 
@@ -257,43 +277,59 @@ class _Columns:
 
     # list order ----------------------------------------------------------------------------
 
+    def locate(self, nv: int, seq: int, pid: int) -> int:
+        """The first chunk whose last row is not before (nv, seq, pid); the count if none is."""
+        max_nv = self._max_nv
+        chunk = bisect_left(max_nv, nv)
+        if chunk < len(max_nv) and max_nv[chunk] == nv:
+            # chunks chunk..hi-1 end inside this value's tie: their last seqs, then pids, decide
+            hi = bisect_right(max_nv, nv, chunk)
+            max_seq = self._max_seq
+            chunk = bisect_left(max_seq, seq, chunk, hi)
+            if chunk < hi and max_seq[chunk] == seq:
+                hi = bisect_right(max_seq, seq, chunk, hi)
+                chunk = bisect_left(self._max_pid, pid, chunk, hi)
+        return chunk
+
     def find(self, nv: int, seq: int, pid: int) -> tuple[int, int]:
         """(chunk, index) of a row that is on the board."""
-        chunk = bisect_left(self._maxes, (nv, seq, pid))
+        chunk = self.locate(nv, seq, pid)
         column = self._nv[chunk]
         lo = bisect_left(column, nv)
         hi = bisect_right(column, nv, lo)
         if hi - lo > 1:  # a tie: seq, then participant id, decide
             column = self._seq[chunk]
             lo = bisect_left(column, seq, lo, hi)
-            hi = bisect_right(column, seq, lo, hi)
-            if hi - lo > 1:
-                lo = bisect_left(self._pid[chunk], pid, lo, hi)
+            if lo + 1 < hi and column[lo + 1] == seq:  # the same seq too: participant id decides
+                lo = bisect_left(self._pid[chunk], pid, lo, bisect_right(column, seq, lo, hi))
         return chunk, lo
 
     def above(self, nv: int) -> int:
         """How many rows have a -value below ``nv``, i.e. a value above -nv."""
-        chunk = bisect_left(self._maxes, (nv,))
-        if chunk == len(self._maxes):
+        chunk = bisect_left(self._max_nv, nv)
+        if chunk == len(self._max_nv):
             return self._size
         return self.position(chunk, bisect_left(self._nv[chunk], nv))
 
     def insert(self, nv: int, seq: int, pid: int) -> None:
-        maxes = self._maxes
-        key = (nv, seq, pid)
+        chunks = len(self._pid)
         self._size += 1
-        if not maxes:
+        if not chunks:
             self._nv.append(self.column((nv,)))
             self._seq.append(array("q", (seq,)))
             self._pid.append(array("q", (pid,)))
-            maxes.append(key)
+            self._max_nv.append(nv)
+            self._max_seq.append(seq)
+            self._max_pid.append(pid)
             self._tree = array("q", (0, 1))
             return
-        chunk = bisect_left(maxes, key)
-        if chunk == len(maxes):  # beyond the last row: append to the last chunk
+        chunk = self.locate(nv, seq, pid)
+        if chunk == chunks:  # beyond the last row: append to the last chunk
             chunk -= 1
             index = len(self._pid[chunk])
-            maxes[chunk] = key
+            self._max_nv[chunk] = nv
+            self._max_seq[chunk] = seq
+            self._max_pid[chunk] = pid
         else:
             column = self._nv[chunk]
             index = bisect_left(column, nv)
@@ -313,7 +349,7 @@ class _Columns:
         self._pid[chunk].insert(index, pid)
         if len(self._pid[chunk]) > self._load << 1:
             _split((self._nv, self._seq, self._pid), chunk, self._load)
-            maxes.insert(chunk, self._last(chunk))
+            self._new_last(chunk)
             self._build_tree()
         else:
             self._grow(chunk, 1)
@@ -325,27 +361,37 @@ class _Columns:
         left = len(pid)
         if left > self._load >> 1:
             if index == left:
-                self._maxes[chunk] = (nv[-1], seq[-1], pid[-1])
+                self._set_last(chunk)
             self._grow(chunk, -1)
-        elif len(self._maxes) > 1:  # too small: merge with a neighbour
+        elif len(self._pid) > 1:  # too small: merge with a neighbour
             chunk = chunk or 1
             _merge((self._nv, self._seq, self._pid), chunk)
-            del self._maxes[chunk]
+            del self._max_nv[chunk], self._max_seq[chunk], self._max_pid[chunk]
             chunk -= 1
-            self._maxes[chunk] = self._last(chunk)
+            self._set_last(chunk)
             if len(self._pid[chunk]) > self._load << 1:
                 _split((self._nv, self._seq, self._pid), chunk, self._load)
-                self._maxes.insert(chunk, self._last(chunk))
+                self._new_last(chunk)
             self._build_tree()
         elif left:
-            self._maxes[0] = (nv[-1], seq[-1], pid[-1])
+            self._set_last(0)
             self._tree = array("q", (0, left))
         else:
-            self._nv, self._seq, self._pid, self._maxes = [], [], [], []
+            self._nv, self._seq, self._pid = [], [], []
+            self._max_nv, self._max_seq, self._max_pid = self.column(()), array("q"), array("q")
             self._tree = array("q", (0,))
 
-    def _last(self, chunk: int) -> tuple[int, int, int]:
-        return self._nv[chunk][-1], self._seq[chunk][-1], self._pid[chunk][-1]
+    def _set_last(self, chunk: int) -> None:
+        """Record chunk ``chunk``'s last row."""
+        self._max_nv[chunk] = self._nv[chunk][-1]
+        self._max_seq[chunk] = self._seq[chunk][-1]
+        self._max_pid[chunk] = self._pid[chunk][-1]
+
+    def _new_last(self, chunk: int) -> None:
+        """Record the last row of chunk ``chunk``, just split off the front of chunk + 1."""
+        self._max_nv.insert(chunk, self._nv[chunk][-1])
+        self._max_seq.insert(chunk, self._seq[chunk][-1])
+        self._max_pid.insert(chunk, self._pid[chunk][-1])
 
     # participant-id order ------------------------------------------------------------------
 
@@ -356,8 +402,14 @@ class _Columns:
         if chunk == len(maxes):
             return None
         column = self._ids[chunk]
-        index = bisect_left(column, pid)
-        return (chunk, index) if column[index] == pid else None
+        # Ids are distinct, so at most maxes[chunk] - pid of them follow pid: its index is at
+        # least this, and exactly this where the chunk's ids run without gaps (one probe).
+        index = len(column) - 1 - maxes[chunk] + pid
+        if index < 0 or column[index] != pid:
+            index = bisect_left(column, pid, max(index, 0))
+            if column[index] != pid:
+                return None
+        return chunk, index
 
     def insert_id(self, pid: int, nv: int, seq: int) -> None:
         maxes = self._id_maxes
@@ -521,8 +573,7 @@ class RankIndex:
             return None
         nv = keys._id_nv[found[0]][found[1]]
         seq = keys._id_seq[found[0]][found[1]]
-        maxes = keys._maxes
-        chunk = bisect_left(maxes, (nv, seq, participant_id))
+        chunk = keys.locate(nv, seq, participant_id)
         column = keys._nv[chunk]
         first = bisect_left(column, nv)  # where this value starts in the chunk
         end = bisect_right(column, nv, first)  # and ends
@@ -530,11 +581,12 @@ class RankIndex:
         if end - first > 1:
             seqs = keys._seq[chunk]
             index = bisect_left(seqs, seq, first, end)
-            stop = bisect_right(seqs, seq, index, end)
-            if stop - index > 1:
+            if index + 1 < end and seqs[index + 1] == seq:  # participant id decides
+                stop = bisect_right(seqs, seq, index, end)
                 index = bisect_left(keys._pid[chunk], participant_id, index, stop)
         position = keys.position(chunk, index)
-        if not first and chunk and maxes[chunk - 1][0] == nv:  # the tie began in a chunk before
+        max_nv = keys._max_nv
+        if not first and chunk and max_nv[chunk - 1] == nv:  # the tie began in a chunk before
             before = keys._nv[chunk - 1]
             if before[0] < nv:  # in the one just before
                 rank = position - index - len(before) + bisect_left(before, nv) + 1
@@ -544,7 +596,7 @@ class RankIndex:
         else:
             rank = position - index + first + 1
             tied = end - first > 1 or (
-                end == len(column) and chunk + 1 < len(maxes) and keys._nv[chunk + 1][0] == nv
+                end == len(column) and chunk + 1 < len(max_nv) and keys._nv[chunk + 1][0] == nv
             )
         return Standing(participant_id, -nv, seq, rank, position, tied)
 
@@ -585,7 +637,7 @@ class RankIndex:
             chunk, index = keys.at(first)
         column = keys._nv[chunk]
         # One row beyond each edge, when there is one, says whether the edge rows are tied.
-        before = column[index - 1] if index else keys._maxes[chunk - 1][0] if chunk else None
+        before = column[index - 1] if index else keys._max_nv[chunk - 1] if chunk else None
         wanted = stop - first + (stop < size)
         nvs = column[index : index + wanted]
         seqs = keys._seq[chunk][index : index + wanted]
@@ -602,7 +654,7 @@ class RankIndex:
         rank = first + 1
         if before == nv:
             start = bisect_left(column, nv, 0, index)
-            if start or not chunk or keys._maxes[chunk - 1][0] != nv:  # it starts in this chunk
+            if start or not chunk or keys._max_nv[chunk - 1] != nv:  # it starts in this chunk
                 rank = first - index + start + 1
             else:
                 rank = keys.above(nv) + 1

@@ -219,11 +219,18 @@ def expected(model: dict[int, tuple[int, int]]) -> list[Standing]:
     return competition_ranks([(pid, value, seq) for pid, (value, seq) in model.items()])
 
 
-def assert_agrees(index: RankIndex, truth: list[Standing]) -> None:
+def assert_agrees(index: RankIndex, truth: list[Standing], absent: range = range(-1, 15)) -> None:
     assert len(index) == len(truth)
     assert list(index) == [(s.participant_id, s.value, s.seq) for s in truth]
     for s in truth:
         assert index.standing(s.participant_id) == s
+        assert s.participant_id in index
+    on_board = {s.participant_id for s in truth}
+    for pid in absent:  # before, between and beyond the ids on the board
+        if pid not in on_board:
+            assert pid not in index
+            assert index.standing(pid) is None
+            assert index.value_of(pid) is None
     for n in range(len(truth) + 2):
         assert index.top(n) == truth[:n]
     for s in truth:
@@ -256,6 +263,21 @@ def test_every_query_agrees_with_the_naive_ranking_after_any_updates(
     for operation in ops:
         apply(index, model, operation)
     assert_agrees(index, expected(model))
+
+
+@given(st.lists(st.sampled_from((2, 3, 5, 8, 9, 10, 20, 21, 40)), max_size=30), st.data())
+@settings(max_examples=200)
+def test_ids_with_and_without_gaps_are_found_in_small_sublists(
+    pids: list[int], data: st.DataObject
+) -> None:
+    # A chunk of consecutive ids finds an id with one probe, one with gaps bisects: both, and
+    # an id that is not there, must come out the same.
+    index = small_sublists(RankIndex())
+    model: dict[int, tuple[int, int]] = {}
+    for pid in pids:
+        operation = data.draw(st.sampled_from(("set", "add", "remove")))
+        apply(index, model, (operation, pid, data.draw(values), data.draw(seqs)))
+    assert_agrees(index, expected(model), absent=range(0, 43))
 
 
 @given(st.lists(st.tuples(participant_ids, values, seqs), max_size=30))
