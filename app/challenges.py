@@ -751,12 +751,14 @@ class BatchProgress:
         units: int,
         amount_minor: int,
         points: int,
+        sign: int = 1,
     ) -> None:
+        """``sign`` -1 takes the event's contribution back out (its ledger entry reversed)."""
         rows = self.rows
         for c, kind, who, team in self.live.admitting(partner_id, region_id, league_id, rep_id):
             if not c.window.contains(occurred_at):
                 continue
-            amount = c.amount(event_type, sku, units, amount_minor, points)
+            amount = sign * c.amount(event_type, sku, units, amount_minor, points)
             if amount == 0:
                 continue
             key = (c.id, kind, who)
@@ -813,7 +815,8 @@ def _upsert_sql(mark: str) -> str:
         f"VALUES ({', '.join([mark] * len(ENTRY_COLUMNS))}) "
         "ON CONFLICT (challenge_id, kind, participant_id) DO UPDATE SET "
         "value = challenge_entry.value + excluded.value, value_seq = excluded.value_seq, "
-        "reached_seq = CASE WHEN challenge_entry.reached_seq IS NULL "
+        f"reached_seq = CASE WHEN challenge_entry.value + excluded.value < {mark} THEN NULL "
+        "WHEN challenge_entry.reached_seq IS NULL "
         f"AND challenge_entry.value + excluded.value >= {mark} "
         f"THEN {mark} ELSE challenge_entry.reached_seq END"
     )
@@ -823,7 +826,8 @@ def _update_sql(mark: str) -> str:
     # Opt-in: only those who joined have a row; an event of anyone else changes nothing.
     return (
         f"UPDATE challenge_entry SET value = value + {mark}, value_seq = {mark}, "
-        f"reached_seq = CASE WHEN reached_seq IS NULL AND value + {mark} >= {mark} "
+        f"reached_seq = CASE WHEN value + {mark} < {mark} THEN NULL "
+        f"WHEN reached_seq IS NULL AND value + {mark} >= {mark} "
         f"THEN {mark} ELSE reached_seq END "
         f"WHERE challenge_id = {mark} AND kind = {mark} AND participant_id = {mark}"
     )
@@ -875,19 +879,45 @@ def record_progress(
             value, reached = before.get(key, (0, None))
             reach = row.reached_from(value) if reached is None else None
         challenge_id, kind, participant_id = key
+        # The target twice: a value that falls back below it (a reversed sale) loses its reach.
         if row.challenge.opt_in and not force_upsert:
             updates.append(
-                (row.value, row.seq, row.value, target, reach, challenge_id, kind, participant_id)
-            )
+                (row.value, row.seq, row.value, target, row.value, target, reach,
+                 challenge_id, kind, participant_id)
+            )  # fmt: skip
         else:
             upserts.append(
                 (challenge_id, kind, participant_id, row.team, row.value, row.seq,
-                 row.reached_from(0), joined_at, target, reach)
+                 row.reached_from(0), joined_at, target, target, reach)
             )  # fmt: skip
     if upserts:
         cursor.executemany(_upsert_sql(mark), upserts)
     if updates:
         cursor.executemany(_update_sql(mark), updates)
+
+
+def reverse_progress(s: Session, entry: LedgerEntry, reversal_id: int) -> None:
+    """Take a reversed entry's event back out of the challenges it counted for, if they are not
+    settled: a sale returned after it won a race must not keep the win. The change carries the
+    reversal's entry id, so standings and the tie rule see it as the latest change."""
+    if entry.event_id is None:
+        return
+    from app.ingest import _Rows  # imported late: ingestion imports this module
+
+    rows = _Rows(s, _DialectOf(s))  # type: ignore[arg-type]  # all _Rows reads of a Database
+    live = live_challenges(s, rows.cursor, rows.mark, entry.program_id)
+    event = s.get(Event, entry.event_id)
+    partner = s.get(Partner, entry.partner_id)
+    if not live or event is None or partner is None:
+        return
+    batch = live.batch()
+    batch.add(
+        reversal_id, entry.occurred_at, partner.id or 0, partner.region_id, partner.league_id,
+        entry.rep_id, event.type, event.sku, event.units, event.amount_minor, entry.points,
+        sign=-1,
+    )  # fmt: skip
+    if batch.rows:
+        record_progress(rows.cursor, rows.mark, batch, rows.instant(entry.created_at))
 
 
 def _backfill(s: Session, c: Challenge, participant: int | None = None) -> None:

@@ -25,7 +25,7 @@ from app.challenges import (
 )
 from app.db import Database
 from app.ingest import ingest_events
-from app.ledger import balance_of
+from app.ledger import balance_of, reverse_entry
 from app.models import (
     AuditEntry,
     Challenge,
@@ -179,6 +179,52 @@ def test_a_cancelled_challenge_pays_nobody_and_needs_a_reason(any_db: Database) 
         assert s.get(Challenge, challenge.id).status == "cancelled"  # type: ignore[union-attr]
         audit = s.exec(select(AuditEntry).where(col(AuditEntry.action) == "challenge.cancel")).one()
         assert audit.details == {"reason": "Wrong SKU list"}
+
+
+def test_a_reversed_sale_leaves_the_challenge_and_a_race_win_it_made(any_db: Database) -> None:
+    """Sell, win the race, return the goods: the units come back out and the reach with them,
+    so the next to reach the target wins; a settled challenge is not touched."""
+    users = _people(any_db)
+    race = _launch(any_db, users["manager"])  # race to 3 units, one winner, 500 points
+    report = ingest_events(
+        any_db,
+        _program(any_db),
+        "erp",
+        [sale("a", units=3, occurred_at="2026-11-22T19:05:00+07:00")],
+        now=LATER,
+    )
+    second = ingest_events(
+        any_db,
+        _program(any_db),
+        "erp",
+        [sale("b", units=4, rep="R00001", occurred_at="2026-11-22T19:10:00+07:00")],
+        now=LATER,
+    )
+    with any_db.write() as s:
+        reverse_entry(s, any_db, report.entry_ids[0], memo="goods returned", now=LATER)
+    with any_db.session() as s:
+        rows = {
+            e.participant_id: (e.value, e.reached_seq)
+            for e in s.exec(
+                select(ChallengeEntry).where(col(ChallengeEntry.challenge_id) == race.id)
+            )
+        }
+    assert rows[users["rep"].rep_id or 0] == (0, None)
+    assert rows[users["colleague"].rep_id or 0][0] == 4
+    advance_challenges(any_db, LATER)
+    assert _bonus_points(any_db) == [(users["colleague"].rep_id, 500)]
+
+    # Settled: a reversal now changes the ledger, not the challenge's results.
+    with any_db.write() as s:
+        reverse_entry(s, any_db, second.entry_ids[0], memo="returned", now=LATER)
+    with any_db.session() as s:
+        kept = s.exec(
+            select(ChallengeEntry).where(
+                col(ChallengeEntry.challenge_id) == race.id,
+                col(ChallengeEntry.participant_id) == users["colleague"].rep_id,
+            )
+        ).one()
+    assert kept.value == 4
 
 
 def test_opt_in_counts_only_those_who_joined_with_their_sales_from_the_start(
