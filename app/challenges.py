@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -687,12 +688,36 @@ _LIVE: dict[tuple[str, int], tuple[int | None, LiveChallenges]] = {}
 _TRACKED_VALUES = tuple(s.value for s in TRACKED)
 
 
+_Key = tuple[int, str, int]  # (challenge id, kind, participant id): one progress row
+_Counting = tuple[tuple[Tracked, _Key, str, datetime, datetime], ...]
+
+
 class LiveChallenges(ChallengeIndex):
     """A program's tracked challenges as ingestion uses them: ``game``'s index (which
     remembers who each challenge admits) plus a batch to sum progress in."""
 
+    def __init__(self, challenges: Iterable[Tracked]) -> None:
+        super().__init__(challenges)
+        self._counting: dict[tuple[int, int, int, int | None], _Counting] = {}
+
     def batch(self) -> BatchProgress:
         return BatchProgress(self)
+
+    def counting(
+        self, partner_id: int, region_id: int, league_id: int, rep_id: int | None
+    ) -> _Counting:
+        """``admitting``, each with its row key and window bounds made once: the hot loop of
+        ingestion then only compares and adds."""
+        key = (partner_id, region_id, league_id, rep_id)
+        found = self._counting.get(key)
+        if found is None:
+            if len(self._counting) >= self._remember:
+                self._counting.clear()
+            found = self._counting[key] = tuple(
+                (c, (c.id, kind, who), team, c.window.starts_at, c.window.ends_at)
+                for c, kind, who, team in self.admitting(*key)
+            )
+        return found
 
 
 class _Sum:
@@ -755,13 +780,16 @@ class BatchProgress:
     ) -> None:
         """``sign`` -1 takes the event's contribution back out (its ledger entry reversed)."""
         rows = self.rows
-        for c, kind, who, team in self.live.admitting(partner_id, region_id, league_id, rep_id):
-            if not c.window.contains(occurred_at):
+        # Windows are in UTC: comparing within one time zone skips an offset lookup per bound.
+        when = occurred_at if occurred_at.tzinfo is UTC else occurred_at.astimezone(UTC)
+        for c, key, team, starts, ends in self.live.counting(
+            partner_id, region_id, league_id, rep_id
+        ):
+            if not starts <= when < ends:  # the window, [start, end): ``Window.contains``
                 continue
             amount = sign * c.amount(event_type, sku, units, amount_minor, points)
             if amount == 0:
                 continue
-            key = (c.id, kind, who)
             row = rows.get(key)
             if row is None:
                 rows[key] = _Sum(c, team, amount, seq)
@@ -803,13 +831,13 @@ ENTRY_COLUMNS = (
     "value",
     "value_seq",
     "reached_seq",
-    "joined_at",
-)
+)  # joined_at is left NULL: only an opt-in join sets it
 
 
 def _upsert_sql(mark: str) -> str:
-    # The last two parameters: the target, and the entry that reaches it if the row's value
-    # before this batch plus the batch's sum does (worked out in Python, see record_progress).
+    # The last three parameters: the target (twice), and the entry that reaches it if the row's
+    # value before this batch plus the batch's sum does (worked out in Python, see
+    # record_progress).
     return (
         f"INSERT INTO challenge_entry ({', '.join(ENTRY_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(ENTRY_COLUMNS))}) "
@@ -833,7 +861,6 @@ def _update_sql(mark: str) -> str:
     )
 
 
-_Key = tuple[int, str, int]
 KEYS_PER_READ = 1000  # 3 parameters each: well under SQLite's and PostgreSQL's limits
 
 
@@ -857,7 +884,7 @@ def _values_before(cursor: Any, mark: str, keys: list[_Key]) -> dict[_Key, tuple
 
 
 def record_progress(
-    cursor: Any, mark: str, batch: BatchProgress, joined_at: Any, force_upsert: bool = False
+    cursor: Any, mark: str, batch: BatchProgress, force_upsert: bool = False
 ) -> None:
     """Write a batch's progress: one upsert (one update for opt-in challenges) per participant
     and challenge. Which event reached a target is decided by the value before the batch: for a
@@ -888,7 +915,7 @@ def record_progress(
         else:
             upserts.append(
                 (challenge_id, kind, participant_id, row.team, row.value, row.seq,
-                 row.reached_from(0), joined_at, target, target, reach)
+                 row.reached_from(0), target, target, reach)
             )  # fmt: skip
     if upserts:
         cursor.executemany(_upsert_sql(mark), upserts)
@@ -917,7 +944,7 @@ def reverse_progress(s: Session, entry: LedgerEntry, reversal_id: int) -> None:
         sign=-1,
     )  # fmt: skip
     if batch.rows:
-        record_progress(rows.cursor, rows.mark, batch, rows.instant(entry.created_at))
+        record_progress(rows.cursor, rows.mark, batch)
 
 
 def _backfill(s: Session, c: Challenge, participant: int | None = None) -> None:
@@ -957,9 +984,7 @@ def _backfill(s: Session, c: Challenge, participant: int | None = None) -> None:
         batch.rows = {k: v for k, v in batch.rows.items() if k[2] == participant}
     if batch.rows:
         rows = _Rows(s, _DialectOf(s))  # type: ignore[arg-type]  # all _Rows reads of a Database
-        record_progress(
-            rows.cursor, rows.mark, batch, rows.instant(c.created_at), force_upsert=True
-        )
+        record_progress(rows.cursor, rows.mark, batch, force_upsert=True)
 
 
 class _DialectOf:

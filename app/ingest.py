@@ -607,7 +607,7 @@ def _store(
     rows.insert("ledger_entry", ENTRY_COLUMNS, entries)
     add_to_totals(session, db, program_id, totals)
     if progress is not None and progress.rows:
-        record_progress(rows.cursor, rows.mark, progress, received)
+        record_progress(rows.cursor, rows.mark, progress)
     out.entry_ids = entry_ids
     out.accepted = len(entries)
 

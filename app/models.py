@@ -426,7 +426,9 @@ class ChallengeEntry(SQLModel, table=True):
     value: int = Field(default=0, sa_type=sa.BigInteger)
     value_seq: int = Field(default=0, sa_type=sa.BigInteger)
     reached_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
-    joined_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # When an opt-in participant joined; NULL with automatic enrolment (in it from the launch),
+    # which keeps the rows every sale rewrites short: fewer pages to write at each commit.
+    joined_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ChallengeResult(SQLModel, table=True):

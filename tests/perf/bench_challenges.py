@@ -82,12 +82,8 @@ def _challenges(db: Database, participants: int) -> None:
         per = participants // CHALLENGES
         cursor.executemany(
             "INSERT INTO challenge_entry (challenge_id, kind, participant_id, team, value, "
-            "value_seq, reached_seq, joined_at) VALUES (?, 'rep', ?, '', ?, 0, NULL, ?)",
-            (
-                (cid, 10_000_000 + n, n % 97, "2026-09-01 00:00:00.000000")
-                for cid in ids
-                for n in range(per)
-            ),
+            "value_seq, reached_seq) VALUES (?, 'rep', ?, '', ?, 0, NULL)",
+            ((cid, 10_000_000 + n, n % 97) for cid in ids for n in range(per)),
         )
         conn.commit()
     finally:
