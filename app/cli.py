@@ -35,17 +35,9 @@ def _redacted(url: str) -> str:
 def _serve(app: Any, host: str, port: int) -> None:
     import uvicorn
 
-    # No permessage-deflate: live pushes are one fragment sent to thousands of sockets, and
-    # deflate would compress it again for each one and keep a compressor (tens of KiB) per socket.
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        log_level="info",
-        proxy_headers=True,
-    )
+    from app.server import SERVER_OPTIONS
+
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True, **SERVER_OPTIONS)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

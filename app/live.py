@@ -38,6 +38,7 @@ from jinja2_fragments import render_block
 from markupsafe import Markup
 from redis.exceptions import RedisError
 from sqlmodel import col, select
+from starlette import types as asgi
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
@@ -94,8 +95,9 @@ class Recheck:
 @dataclass(eq=False, slots=True)
 class Subscriber:
     """One open socket: the fragments waiting to be sent (a bounded backlog) and how it must
-    end, once decided. Plain fields and one future while its writer waits: thousands of
-    sockets are held, so each holds as few objects as it can."""
+    end, once decided. Thousands of sockets are held, so each holds as few objects as it can:
+    plain fields, and a task of its own only while it has something to send (``_write``).
+    The socket's own task only reads, to notice the client leaving (``LiveBoards``)."""
 
     feed: Hashable
     rep_id: int | None = None  # the logged-in rep behind it: personal toasts go to it too
@@ -104,7 +106,13 @@ class Subscriber:
     primed: bool = False  # has been sent its first board; from then on it gets every change
     ended: bool = False
     close_code: int | None = TRY_AGAIN_LATER  # once ended; None: the client left
-    _waker: asyncio.Future[None] | None = None
+    _send: asgi.Send | None = None  # the socket's, once it is open
+    _writing: asyncio.Task[None] | None = None
+
+    def attach(self, send: asgi.Send) -> None:
+        """Start sending on the socket: what was queued before it opened, then every offer."""
+        self._send = send
+        self._kick()
 
     def offer(self, html: str) -> None:
         if self.ended:
@@ -115,31 +123,34 @@ class Subscriber:
             self.end(TRY_AGAIN_LATER)
             return
         self.pending.append(html)
-        self._wake()
+        self._kick()
 
     def end(self, code: int | None) -> None:
+        """Stop sending; close the socket with ``code`` (None: the client has left)."""
         if not self.ended:
             self.ended = True
             self.close_code = code
             self.pending.clear()
-            self._wake()
+            self._kick()
 
-    def _wake(self) -> None:
-        waker = self._waker
-        if waker is not None and not waker.done():
-            waker.set_result(None)
+    def _kick(self) -> None:
+        if self._send is None or self._writing is not None:
+            return  # not open yet, or the running writer sends it too
+        if self.pending or (self.ended and self.close_code is not None):
+            self._writing = asyncio.get_running_loop().create_task(self._write(self._send))
 
-    async def next(self) -> str | None:
-        """The next fragment to send; None once the socket must end."""
-        while not self.ended:
-            if self.pending:
-                return self.pending.pop(0)
-            self._waker = asyncio.get_running_loop().create_future()
-            try:
-                await self._waker
-            finally:
-                self._waker = None
-        return None
+    async def _write(self, send: asgi.Send) -> None:
+        # A send to a client that stopped reading waits until it reads again or its
+        # connection is lost; meanwhile an ended subscriber takes no more fragments.
+        try:
+            while self.pending:
+                await send({"type": "websocket.send", "text": self.pending.pop(0)})
+            if self.ended and self.close_code is not None:
+                await send({"type": "websocket.close", "code": self.close_code})
+        except Exception:  # sending failed: the client is gone, which its reader notices
+            self.end(None)
+        finally:
+            self._writing = None
 
 
 @dataclass(eq=False)
@@ -683,6 +694,11 @@ def _login(st: AppState, token: str | None) -> Login | None:
         return resume_session(s, token, st.clock())
 
 
+async def _login_of(st: AppState, token: str | None) -> Login | None:
+    # No cookie, no lookup: an anonymous viewer (a TV, a public board) needs no worker thread.
+    return await st.live.opening(_login, st, token) if token else None
+
+
 @dataclass(frozen=True)
 class _Watch:
     """What an accepted socket may watch, once its checks have passed."""
@@ -694,9 +710,37 @@ class _Watch:
     recheck: Recheck | None = None
 
 
-async def live_boards(websocket: WebSocket) -> None:
+class LiveBoards:
     """``/ws/boards?period=&audience=&scope=&metric=`` (a board page), ``?tv=TOKEN`` or
-    ``?challenge=ID``."""
+    ``?challenge=ID``. A plain ASGI app (not a Starlette endpoint), so that ``web.Podium`` can
+    hand it these sockets past the middleware and the router (see there why); it is also the
+    route's app. Everything that decides whether a socket may watch is in here."""
+
+    async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+        opened = await _open(WebSocket(scope, receive, send))
+        if opened is None:
+            return
+        hub, sub = opened
+        # The handshake is over: what it needed (the request's headers, Starlette's parsed
+        # copies of them, the query) is not kept for as long as the socket stays open.
+        scope["headers"] = []
+        # The subscriber sends (with a task of its own while it has something to send, and
+        # closes the socket when the hub ends it); this task only reads. The page sends
+        # nothing: reading is how the client leaving, or the socket closing, is noticed.
+        sub.attach(send)
+        try:
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+        finally:
+            sub.end(None)
+            hub.unsubscribe(sub)
+
+
+live_boards = LiveBoards()
+
+
+async def _open(websocket: WebSocket) -> tuple[LiveHub, Subscriber] | None:
+    """Accept the socket, check it and subscribe it; None once it has been closed instead."""
     st = _state(websocket)
     hub = st.live
     # Accept first so the refusal can carry a close code a client can act on (1008 = do not
@@ -704,16 +748,16 @@ async def live_boards(websocket: WebSocket) -> None:
     await websocket.accept()
     if not same_origin(websocket, st.settings.base_url):
         await websocket.close(POLICY_VIOLATION, "cross-origin websocket refused")
-        return
+        return None
     if hub.closing.is_set():
         await websocket.close(SERVICE_RESTART)
-        return
+        return None
     # Decided in coroutines of their own: what deciding needed (the query, the login, the
     # closures) is not held by this frame for as long as the socket stays open.
     watch = await _watch_of(websocket, st)
     if isinstance(watch, str):
         await websocket.close(POLICY_VIOLATION, watch)
-        return
+        return None
     try:
         sub = await hub.subscribe(
             watch.key, watch.board, watch.render, rep_id=watch.rep_id, recheck=watch.recheck
@@ -721,15 +765,8 @@ async def live_boards(websocket: WebSocket) -> None:
     except Exception:
         log.exception("live boards: the first rendering failed")
         await websocket.close(1011)  # internal error; the page still has its own board
-        return
-    del watch  # the feed keeps the first subscriber's renderer; the others' can go
-    try:
-        code = await _serve(websocket, sub)
-    finally:
-        hub.unsubscribe(sub)
-    if code is not None:
-        with contextlib.suppress(Exception):  # the client may be gone already
-            await websocket.close(code)
+        return None
+    return hub, sub
 
 
 async def _watch_of(websocket: WebSocket, st: AppState) -> _Watch | str:
@@ -774,7 +811,7 @@ async def _tv_watch(st: AppState, token: str, lang: str) -> _Watch | str:
 async def _board_watch(websocket: WebSocket, st: AppState) -> _Watch | str:
     params = websocket.query_params
     session_token = websocket.cookies.get(SESSION_COOKIE)
-    login = await st.live.opening(_login, st, session_token)
+    login = await _login_of(st, session_token)
     lang = language_of(websocket, login)
     wanted = {k: params.get(k, "") for k in ("period", "audience", "scope", "metric")}
     # The home page (a rep's dashboard) watches its board like a board page does, but is
@@ -853,7 +890,7 @@ async def _board_watch(websocket: WebSocket, st: AppState) -> _Watch | str:
 async def _challenge_watch(websocket: WebSocket, st: AppState, challenge_id: int) -> _Watch | str:
     """``?challenge=ID``: a challenge page's standings, for those who may see it."""
     session_token = websocket.cookies.get(SESSION_COOKIE)
-    login = await st.live.opening(_login, st, session_token)
+    login = await _login_of(st, session_token)
     if login is None:
         return "log in to watch a challenge"
     lang = language_of(websocket, login)
@@ -892,31 +929,3 @@ def _tv_live(st: AppState, token: str) -> bool:
 def _refused(checks: dict[Hashable, Allowed]) -> list[Hashable]:
     """Blocking (one worker thread for the whole round): the keys no longer allowed."""
     return [key for key, allowed in checks.items() if not allowed()]
-
-
-async def _serve(websocket: WebSocket, sub: Subscriber) -> int | None:
-    """Send fragments until the client leaves (None) or the socket must close (its code).
-
-    Two tasks a socket: this one (the connection's own) writes, and a reader notices the
-    client leaving. The hub ends the subscriber on a revocation, a slow client or shutdown,
-    which wakes the writer. A writer stuck in a send to a client that stopped reading holds
-    nothing more (an ended subscriber takes no fragments) and returns once that send ends:
-    the client reads again or its connection is lost."""
-    reader = asyncio.ensure_future(_until_gone(websocket))
-    reader.add_done_callback(lambda _: sub.end(None))
-    try:
-        while (html := await sub.next()) is not None:
-            await websocket.send_text(html)
-    except Exception:  # sending failed: the client is gone
-        return None
-    finally:
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-    return sub.close_code
-
-
-async def _until_gone(websocket: WebSocket) -> None:
-    # The page sends nothing; reading is how a closed client is noticed.
-    with contextlib.suppress(Exception):
-        while (await websocket.receive())["type"] != "websocket.disconnect":
-            pass

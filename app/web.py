@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from app import i18n
 from app.accounts import ResetRequestLimiter
@@ -47,13 +48,42 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+LIVE_PATH = "/ws/boards"
+
+
+class Podium(Starlette):
+    """The app. Its live-board sockets go straight to their endpoint (``app.live``), past the
+    middleware and the router: a socket stays open for hours, and every ASGI layer it passes
+    keeps a suspended frame all that time (Starlette's wrappers also a closure or two and a
+    ``WebSocket`` each), about 6 KiB a socket in all. Nothing there applies to a websocket:
+    the error, gzip and security (CSRF, headers) middleware pass non-HTTP scopes straight on,
+    and the endpoint raises nothing the exception middleware would turn into a close. Other
+    websocket paths go through Starlette (and are refused there: no other route takes one)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and _route_path(scope) == LIVE_PATH:
+            scope["app"] = self
+            await live_boards(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    # The path as the router matches it: without the root path a proxy may mount the app under.
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :]
+    return path
+
+
 def create_app(
     settings: Settings | None = None,
     db: Database | None = None,
     clock: Callable[[], datetime] = utcnow,
     background: Sequence[Callable[[AppState, asyncio.Event], Coroutine[Any, Any, None]]] = (),
     scheduler: bool = False,
-) -> Starlette:
+) -> Podium:
     """``background`` tasks (e.g. the demo's sales simulator) run for the server's lifetime;
     ``scheduler`` also runs the scheduled jobs in it (``podium serve``, unless --no-scheduler)."""
     settings = settings or get_settings()
@@ -92,12 +122,13 @@ def create_app(
         if db is None:  # we made it, we close it
             database.dispose()
 
-    app = Starlette(
+    app = Podium(
         routes=[
             # Boards and TV screens take most of the traffic: matched first (Starlette tries
             # routes in order, one regex each).
             *board_pages.routes,
-            WebSocketRoute("/ws/boards", live_boards),
+            # Sockets on it are handed to its app before the router (``Podium``).
+            WebSocketRoute(LIVE_PATH, live_boards),
             *api.routes,
             *claims.routes,
             *challenge_pages.routes,

@@ -27,11 +27,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from app.accounts import Role, create_user, end_session, start_session
+from app.challenges import create_challenge
 from app.db import Database
 from app.models import TvLink
+from app.programs import current_program
 from app.routes.boards import token_hash
+from app.server import SERVER_OPTIONS
 from app.settings import ROOT, Settings
 from app.web import create_app
+from tests.app.test_challenges import _form as challenge_form
 from tests.factories import make_world, sale
 from tests.services import service_url
 
@@ -57,10 +61,15 @@ def free_port() -> int:
 @contextmanager
 def serving(app: Starlette) -> Iterator[str]:
     """Run ``app`` under uvicorn in a thread; yield its base URL."""
+    with served(app) as (host, _server):
+        yield host
+
+
+@contextmanager
+def served(app: Any) -> Iterator[tuple[str, uvicorn.Server]]:
+    """``serving``, also yielding the server (its open connections, for the protocol's tests)."""
     port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, ws="websockets-sansio", log_level="warning"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **SERVER_OPTIONS)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -69,7 +78,7 @@ def serving(app: Starlette) -> Iterator[str]:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", server
     finally:
         server.should_exit = True
         thread.join(TIMEOUT)
@@ -140,6 +149,41 @@ async def test_a_sale_is_pushed_to_its_board_and_not_to_another_regions(
             pushed = await next_push(jkt)
             assert "Budi 0-0" in pushed and '<span class="value">30</span>' in pushed
             assert await nothing_pushed(sby)
+
+
+async def test_a_sale_that_counts_moves_a_watched_challenge_and_one_that_does_not_is_silent(
+    sqlite_db: Database,
+) -> None:
+    world = make_world(sqlite_db)
+    with sqlite_db.write() as s:
+        admin = create_user(
+            s, "admin@example.com", "Ayu", "correct horse battery", Role.PROGRAM_ADMIN
+        )
+        rep_id = s.execute(sa.text("SELECT id FROM rep WHERE code = 'R00000'")).scalar_one()
+        partner_id = s.execute(sa.text("SELECT id FROM partner WHERE code = 'PT000'")).scalar_one()
+        rep = create_user(
+            s, "rep@example.com", "Budi", "correct horse battery", Role.REP, partner_id, rep_id
+        )
+        token = start_session(s, rep, NOW)
+    with sqlite_db.session() as s:
+        program = current_program(s)
+    assert program is not None
+    # A race in Jakarta from 19:00 (NOW) to 20:00: PT000's reps are in it, PT001's are not.
+    race = create_challenge(sqlite_db, program, admin, challenge_form(), NOW, launch=True)
+    cookie = {"Cookie": f"podium_session={token}"}
+    with serving(app_for(sqlite_db)) as host:
+        async with watching(host, f"challenge={race.id}", additional_headers=cookie) as ws:
+            assert 'id="challenge-standings"' in await next_push(ws)
+            outside = sale("sby", units=2, partner="PT001", rep="R00100", occurred_at=IN_RACE)
+            assert (await post_sales(host, world.api_key, outside)).status_code == 200
+            assert await nothing_pushed(ws)
+            inside = sale("jkt", units=2, rep="R00001", occurred_at=IN_RACE)
+            assert (await post_sales(host, world.api_key, inside)).status_code == 200
+            pushed = await next_push(ws)
+            assert 'id="challenge-standings"' in pushed and "Budi 0-1" in pushed
+
+
+IN_RACE = "2026-11-22T19:00:30+07:00"
 
 
 async def test_a_fragment_is_rendered_once_for_every_anonymous_viewer_of_a_board(
@@ -221,6 +265,7 @@ import sqlalchemy as sa
 import uvicorn
 
 from app.ranking import RedisRanking
+from app.server import SERVER_OPTIONS
 from app.settings import Settings
 from app.web import create_app
 
@@ -231,7 +276,7 @@ st = app.state.podium
 st.boards.redis = RedisRanking(redis.Redis.from_url(st.settings.redis_url), prefix)
 st.boards.backend = st.boards.redis
 st.live.channel = prefix + "live"
-uvicorn.run(app, host="127.0.0.1", port=port, ws="websockets-sansio", log_level="warning")
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", **SERVER_OPTIONS)
 """
 
 

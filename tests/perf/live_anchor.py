@@ -1,8 +1,8 @@
 """Processes for the live benchmark (``bench_live``), each started by it on a loopback port:
 
 ``python -m tests.perf.live_anchor podium DATABASE_URL PORT``
-    the app on one uvicorn worker (ws="websockets-sansio", compression off, as ``app.cli`` runs
-    it).
+    the app on one uvicorn worker, with the options ``app.cli`` runs it with
+    (``app.server.SERVER_OPTIONS``: Podium's websocket protocol, compression off).
 ``python -m tests.perf.live_anchor anchor PORT SIZE``
     the anchor: a minimal ``websockets`` server (compression off) that sends every client a
     SIZE-byte message on connect and, on each message from a client on ``/trigger``, answers
@@ -48,6 +48,7 @@ def serve_podium(url: str, port: int) -> None:
     import uvicorn
 
     from app.db import Database
+    from app.server import SERVER_OPTIONS
     from app.web import create_app
 
     raise_file_limit()
@@ -56,11 +57,10 @@ def serve_podium(url: str, port: int) -> None:
         app,
         host="127.0.0.1",
         port=port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,  # as app.cli runs it; the anchor's compression is off too
         log_level="warning",
         access_log=False,
         backlog=4096,
+        **SERVER_OPTIONS,  # as app.cli runs it; the anchor's compression is off too
     )
 
 
