@@ -46,6 +46,7 @@ from starlette.websockets import WebSocket
 from app import formatting
 from app.accounts import Login, resume_session
 from app.boards import BoardMoves, Leaderboards
+from app.challenges import board_of
 from app.context import SESSION_COOKIE, AppState
 from app.models import Partner, Program, Rep
 from app.programs import current_program, rules_of
@@ -61,7 +62,6 @@ from game.ranking import Standing
 log = logging.getLogger(__name__)
 
 CHANNEL = "podium:live:boards"
-CHALLENGE_PREFIX = "challenge:"  # feed ids of challenge standings (not leaderboards)
 QUEUE_SIZE = 32  # pushes a slow client may lag behind before it is dropped (it resyncs)
 RECHECK_SECONDS = 4.0  # how long a revoked session or TV link may keep its socket
 # Freezing the garbage collector's view of the sockets (see ``LiveHub._count_connections``):
@@ -420,11 +420,8 @@ class LiveHub:
             self._lost = True  # too many to keep: ask everyone to refresh everything instead
 
     def _mark_dirty(self, boards: frozenset[str] | set[str]) -> None:
+        # Challenge standings are boards too (``app.challenges.board_of``): a change names them.
         hit = self.watched() & boards
-        if boards:
-            # A challenge's standings move with its program's sales, which always move some
-            # board: re-render them with every round (an unchanged rendering is not re-sent).
-            hit |= {b for b in self.watched() if b.startswith(CHALLENGE_PREFIX)}
         if not hit:
             return
         self._dirty |= hit
@@ -906,7 +903,7 @@ async def _challenge_watch(websocket: WebSocket, st: AppState, challenge_id: int
 
     # One feed per viewer: the rows mark "you" and the progress bar is the viewer's own.
     key = ("challenge", challenge_id, user.id, lang)
-    board = f"{CHALLENGE_PREFIX}{challenge_id}"
+    board = board_of(challenge_id)
     return _Watch(key, board, fragment, recheck=_session_recheck(st, session_token))
 
 
