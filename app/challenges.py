@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +58,7 @@ from game.challenges import (
     Existing,
     Problem,
     Progress,
+    RowKey,
     Rule,
     Status,
     TeamBy,
@@ -688,36 +688,12 @@ _LIVE: dict[tuple[str, int], tuple[int | None, LiveChallenges]] = {}
 _TRACKED_VALUES = tuple(s.value for s in TRACKED)
 
 
-_Key = tuple[int, str, int]  # (challenge id, kind, participant id): one progress row
-_Counting = tuple[tuple[Tracked, _Key, str, datetime, datetime], ...]
-
-
 class LiveChallenges(ChallengeIndex):
     """A program's tracked challenges as ingestion uses them: ``game``'s index (which
     remembers who each challenge admits) plus a batch to sum progress in."""
 
-    def __init__(self, challenges: Iterable[Tracked]) -> None:
-        super().__init__(challenges)
-        self._counting: dict[tuple[int, int, int, int | None], _Counting] = {}
-
     def batch(self) -> BatchProgress:
         return BatchProgress(self)
-
-    def counting(
-        self, partner_id: int, region_id: int, league_id: int, rep_id: int | None
-    ) -> _Counting:
-        """``admitting``, each with its row key and window bounds made once: the hot loop of
-        ingestion then only compares and adds."""
-        key = (partner_id, region_id, league_id, rep_id)
-        found = self._counting.get(key)
-        if found is None:
-            if len(self._counting) >= self._remember:
-                self._counting.clear()
-            found = self._counting[key] = tuple(
-                (c, (c.id, kind, who), team, c.window.starts_at, c.window.ends_at)
-                for c, kind, who, team in self.admitting(*key)
-            )
-        return found
 
 
 class _Sum:
@@ -761,7 +737,7 @@ class BatchProgress:
 
     def __init__(self, live: LiveChallenges) -> None:
         self.live = live
-        self.rows: dict[tuple[int, str, int], _Sum] = {}
+        self.rows: dict[RowKey, _Sum] = {}
 
     def add(
         self,
@@ -782,10 +758,9 @@ class BatchProgress:
         rows = self.rows
         # Windows are in UTC: comparing within one time zone skips an offset lookup per bound.
         when = occurred_at if occurred_at.tzinfo is UTC else occurred_at.astimezone(UTC)
-        for c, key, team, starts, ends in self.live.counting(
-            partner_id, region_id, league_id, rep_id
-        ):
-            if not starts <= when < ends:  # the window, [start, end): ``Window.contains``
+        for c, key, team in self.live.admitting(partner_id, region_id, league_id, rep_id):
+            window = c.window
+            if not window.starts_at <= when < window.ends_at:  # ``Window.contains``, inlined
                 continue
             amount = sign * c.amount(event_type, sku, units, amount_minor, points)
             if amount == 0:
@@ -864,10 +839,10 @@ def _update_sql(mark: str) -> str:
 KEYS_PER_READ = 1000  # 3 parameters each: well under SQLite's and PostgreSQL's limits
 
 
-def _values_before(cursor: Any, mark: str, keys: list[_Key]) -> dict[_Key, tuple[int, Any]]:
+def _values_before(cursor: Any, mark: str, keys: list[RowKey]) -> dict[RowKey, tuple[int, Any]]:
     """(value, reached_seq) of the rows with these keys that exist, one probe of the unique
     index per key."""
-    found: dict[_Key, tuple[int, Any]] = {}
+    found: dict[RowKey, tuple[int, Any]] = {}
     for i in range(0, len(keys), KEYS_PER_READ):
         chunk = keys[i : i + KEYS_PER_READ]
         wanted = ", ".join([f"({mark}, {mark}, {mark})"] * len(chunk))

@@ -356,8 +356,12 @@ class Contribution:
         self.opt_in = challenge.opt_in
 
 
-Admitted = tuple[Tracked, str, int, str]
-"""A challenge that admits a participant: (challenge, kind, participant id, team)."""
+RowKey = tuple[int, str, int]
+"""(challenge id, kind, participant id): one participant's progress in one challenge."""
+
+Admitted = tuple[Tracked, RowKey, str]
+"""A challenge that admits a participant: (challenge, its progress row's key, team). The key
+is made once per participant here, not once per event by ingestion's hot loop."""
 
 
 class ChallengeIndex:
@@ -412,7 +416,7 @@ class ChallengeIndex:
             )
             found = tuple(
                 # A rep challenge never admits an event without a rep (``admits``).
-                (c, c.audience, who, c.team(partner_id, who))
+                (c, (c.id, c.audience, who), c.team(partner_id, who))
                 for c in candidates
                 if c.admits(partner_id, region_id, league_id, rep_id)
                 for who in (rep_id if c.audience == "rep" and rep_id is not None else partner_id,)
@@ -435,7 +439,7 @@ class ChallengeIndex:
         points: int,
     ) -> list[Contribution]:
         out: list[Contribution] = []
-        for c, kind, who, team in self.admitting(partner_id, region_id, league_id, rep_id):
+        for c, (_, kind, who), team in self.admitting(partner_id, region_id, league_id, rep_id):
             if not c.window.contains(occurred_at):
                 continue
             amount = c.amount(event_type, sku, units, amount_minor, points)
