@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -144,6 +145,7 @@ def browser(binary: str) -> Iterator[str]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helper processes too, so all of them can be ended
         )
         try:
             active = Path(profile) / "DevToolsActivePort"
@@ -155,12 +157,25 @@ def browser(binary: str) -> Iterator[str]:
             port, path = active.read_text().splitlines()[:2]
             yield f"ws://127.0.0.1:{port}{path}"
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _end_group(process)
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    """End Chromium and every helper it started. Helpers outlive the main process for a
+    moment and keep writing into the profile, which then cannot be removed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(10)
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # whatever is left of the group
+        except ProcessLookupError:
+            break  # none left
+        time.sleep(0.05)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(1)
 
 
 @contextlib.asynccontextmanager
