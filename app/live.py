@@ -54,6 +54,7 @@ from app.routes import boards as pages
 from app.routes import challenges as challenge_pages
 from app.routes.boards import _live_link
 from app.routes.pages import home_board, home_context, language_of
+from app.server import give_back_memory
 from game import alerts
 from game.alerts import Place
 from game.boards import Audience, BoardSpec, Metric, Scope, ScopeKind
@@ -70,6 +71,7 @@ RECHECK_SECONDS = 4.0  # how long a revoked session or TV link may keep its sock
 FREEZE_MIN_GROWTH, FREEZE_GROWTH = 500, 1.25
 FREEZE_EVERY, FREEZE_SETTLE = 10.0, 1.0
 OPENING_THREADS = 4  # worker threads sockets being opened may use at once (see ``opening``)
+TRIM_AFTER = 1.0  # seconds without an opening before a burst's freed memory is given back
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # Redis reconnect delays (seconds, before jitter)
 
 # Close codes. htmx's ws extension reconnects (with backoff) after 1012 and 1013 only, so a
@@ -203,6 +205,9 @@ class LiveHub:
         self._frozen_when = float("-inf")  # and when (monotonic seconds)
         self._freezing: asyncio.TimerHandle | None = None
         self._opening: CapacityLimiter | None = None
+        self._trimming: asyncio.TimerHandle | None = None
+        self.trims = 0  # bursts of openings whose memory was given back
+        self._tasks: set[asyncio.Task[Any]] = set()  # held until done (the loop keeps weak refs)
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -244,8 +249,9 @@ class LiveHub:
         for feed in self._feeds.values():
             for sub in feed.subscribers:
                 sub.end(SERVICE_RESTART)
-        if self._freezing is not None:
-            self._freezing.cancel()
+        for timer in (self._freezing, self._trimming):
+            if timer is not None:
+                timer.cancel()
         for task in (self._redis_task, self._flushing, self._rechecking):
             if task is not None:
                 task.cancel()
@@ -334,7 +340,37 @@ class LiveHub:
         database connection from page requests, nor grow the pool to its limit for good."""
         if self._opening is None:
             self._opening = CapacityLimiter(OPENING_THREADS)
-        return await anyio.to_thread.run_sync(work, *args, limiter=self._opening)
+        self._busy()
+        try:
+            return await anyio.to_thread.run_sync(work, *args, limiter=self._opening)
+        finally:
+            self._quiet()
+
+    # giving memory back ------------------------------------------------------------------------
+
+    def _busy(self) -> None:
+        if self._trimming is not None:
+            self._trimming.cancel()
+            self._trimming = None
+
+    def _quiet(self) -> None:
+        """Openings or a round of pushes ended: once none has run for TRIM_AFTER seconds, what
+        the burst freed goes back to the operating system (``server.give_back_memory``) rather
+        than staying with the allocator for as long as the process runs. A burst of openings
+        (a reconnect storm) or of pushes to thousands of sockets frees megabytes no socket
+        holds; under steady traffic the timer keeps being pushed back and never fires."""
+        busy = self._opening is not None and self._opening.borrowed_tokens > 0
+        if busy or self._dirty or self.closing.is_set():
+            return
+        self._busy()
+        self._trimming = asyncio.get_running_loop().call_later(TRIM_AFTER, self._trim)
+
+    def _trim(self) -> None:
+        self._trimming = None
+        self.trims += 1
+        task = asyncio.get_running_loop().create_task(run_in_threadpool(give_back_memory))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # revocation --------------------------------------------------------------------------------
 
@@ -431,10 +467,14 @@ class LiveHub:
     async def _flush(self) -> None:
         # Changes arriving while a round renders are gathered into the next round: a burst of
         # sales costs a few renders, not one per sale.
-        while self._dirty and not self.closing.is_set():
-            boards, self._dirty = self._dirty, set()
-            feeds = [f for f in list(self._feeds.values()) if f.board in boards]
-            await asyncio.gather(*(self._refresh(feed) for feed in feeds))
+        self._busy()
+        try:
+            while self._dirty and not self.closing.is_set():
+                boards, self._dirty = self._dirty, set()
+                feeds = [f for f in list(self._feeds.values()) if f.board in boards]
+                await asyncio.gather(*(self._refresh(feed) for feed in feeds))
+        finally:
+            self._quiet()
 
     async def _refresh(self, feed: _Feed) -> None:
         try:

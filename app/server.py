@@ -15,6 +15,10 @@ both uvicorn and the plain ``websockets`` server keeps it for the socket's lifet
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import sys
+from collections.abc import Callable
 from typing import Any, Literal
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -132,3 +136,32 @@ SERVER_OPTIONS: dict[str, Any] = {
     # socket.
     "ws_per_message_deflate": False,
 }
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    if sys.platform != "linux":
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim  # glibc only (musl has none)
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def give_back_memory() -> bool:
+    """Return the C allocator's free pages to the operating system; False where it cannot.
+
+    glibc keeps what a burst of work freed (in the middle of its heap, and in the arena of each
+    worker thread that did the work) for reuse, for as long as the process lives. After a
+    reconnect storm (thousands of sockets opened at once, each with its login, its board and
+    its first rendering in worker threads) that is megabytes no socket holds. ``malloc_trim``
+    gives those pages back; it takes a few milliseconds, so it runs in a worker thread, once a
+    burst is over (see ``LiveHub.opening``)."""
+    if _malloc_trim is None:
+        return False
+    _malloc_trim(0)
+    return True

@@ -6,6 +6,9 @@ each keeps is the feature's memory; the behaviour must stay uvicorn's and the en
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import sys
 import time
 from typing import Any
 
@@ -14,9 +17,10 @@ import uvicorn
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from app import live
 from app.db import Database
-from app.live import QUEUE_SIZE, TRY_AGAIN_LATER, Subscriber
-from app.server import Flag, Inbox, LiveSocketProtocol
+from app.live import QUEUE_SIZE, TRY_AGAIN_LATER, LiveHub, Subscriber
+from app.server import Flag, Inbox, LiveSocketProtocol, give_back_memory
 from tests.app.test_live import JKT_POINTS, TIMEOUT, app_for, next_push, served, watching
 from tests.factories import make_world
 
@@ -226,3 +230,47 @@ async def test_a_send_that_fails_ends_the_subscriber_without_a_close() -> None:
     sub.offer("a")
     await settled(sub)
     assert sub.ended and sub.close_code is None and socket.sent == []
+
+
+# -- giving a burst's memory back ----------------------------------------------------------------
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc_trim; Podium runs on Linux")
+def test_giving_memory_back_returns_what_the_allocator_kept_to_the_system() -> None:
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    # 64 MiB in 4 KiB blocks (below the size glibc maps separately), each written so that it
+    # is resident; the last one stays, so free() alone cannot shrink the heap from its top.
+    blocks = [libc.malloc(4096) for _ in range(16_384)]
+    for block in blocks:
+        ctypes.memset(block, 1, 4096)
+    for block in blocks[:-1]:
+        libc.free(block)
+    kept = _rss_kib()
+    assert give_back_memory()
+    assert kept - _rss_kib() > 48 * 1024  # most of the 64 MiB is the system's again
+    libc.free(blocks[-1])
+
+
+async def test_a_burst_of_openings_gives_its_memory_back_once_it_is_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(live, "TRIM_AFTER", 0.2)
+    hub = LiveHub()
+    await asyncio.gather(*(hub.opening(time.sleep, 0.05) for _ in range(10)))
+    assert hub.trims == 0  # not while the burst runs, nor at once after it
+    await asyncio.sleep(0.1)
+    await hub.opening(time.sleep, 0.01)  # another opening puts it off again
+    await asyncio.sleep(0.15)
+    assert hub.trims == 0
+    await asyncio.sleep(0.2)
+    assert hub.trims == 1  # once, for the whole burst
+    await asyncio.sleep(0.3)
+    assert hub.trims == 1
+    await hub.stop()
