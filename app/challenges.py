@@ -3,10 +3,9 @@
 Rules live in ``game.challenges``; this module is the storage and the people around them:
 
 - who may define, see, end or cancel a challenge (a regional manager only in their regions);
-- progress, kept by ingestion in the same transaction as the ledger (``record_progress``):
-  the challenges that admit each participant are remembered until a challenge changes, a
-  batch's events are summed per (challenge, participant), and one ``executemany`` upserts one
-  row for each;
+- progress, derived from the ledger rather than written per event (``ChallengeProgress``):
+  ingestion writes nothing for challenges; each process folds the entries after the last one
+  it saw into its programs' challenges, and a settled challenge keeps its final standings;
 - the lifecycle on time (``advance_challenges(db, now)``, called by the scheduler and tests);
 - settling exactly once: results, bonus points in the ledger and notices are written in one
   transaction that first moves the challenge from ended to settled, so a second settle (another
@@ -19,12 +18,16 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from app.accounts import Role
@@ -56,9 +59,10 @@ from game.challenges import (
     ChallengeMetric,
     Definition,
     Existing,
+    FoldRow,
     Problem,
     Progress,
-    RowKey,
+    ProgressFold,
     Rule,
     Status,
     TeamBy,
@@ -521,8 +525,6 @@ def _next_revision(c: Challenge) -> int:
 def _launch(s: Session, c: Challenge, actor: User | None, now: datetime) -> None:
     _move(c, Status.SCHEDULED)
     s.flush()
-    if c.enrolment == "auto":
-        _backfill(s, c)
     _audit(s, actor, "challenge.launch", c, {}, now)
     _notify(s, c, "launched", now)
     _advance_one(s, c, now)
@@ -633,11 +635,10 @@ def join_challenge(db: Database, challenge_id: int, user: User, now: datetime) -
                     joined_at=now,
                 )
             )
-            # A new revision: the challenge's board is built again with this row (its
-            # backfilled progress comes with no new ledger entry for a catch-up to see).
+            # A new revision: progress is folded again with the joiner's sales since the start,
+            # and the challenge's board built again (no new ledger entry says it changed).
             c.revision = _next_revision(c)
             s.flush()
-            _backfill(s, c, participant=me[1])
             _audit(s, user, "challenge.join", c, {"participant": f"{me[0]}:{me[1]}"}, now)
     return c
 
@@ -652,7 +653,7 @@ def _team_label(s: Session, c: Challenge, participant_id: int) -> str:
     return ""
 
 
-# --- progress (ingestion's hot path) ------------------------------------------------------------
+# --- who counts, and for which team --------------------------------------------------------------
 
 
 def _explicit_members(c: Challenge) -> set[int]:
@@ -683,252 +684,24 @@ def tracked(c: Challenge) -> Tracked:
     )
 
 
-# (store, program id) -> (the program's newest challenge revision, its live challenges)
-_LIVE: dict[tuple[str, int], tuple[int | None, LiveChallenges]] = {}
+# --- progress, folded from the ledger ----------------------------------------------------------
+#
+# Nothing is written per event for challenges: ingestion writes its ledger entries and is done.
+# A challenge's progress is the fold of the entries inside its window (``game.challenges.
+# ProgressFold``); each process keeps its programs' folds and folds the entries after the last
+# one it saw whenever progress is read. Entry ids grow in commit order within a program (every
+# writer holds the program's write lock), so "after the last one seen" misses nothing. The
+# table keeps who joined an opt-in challenge and, once it is settled, its final standings.
+
 _TRACKED_VALUES = tuple(s.value for s in TRACKED)
+_FOLDED_KINDS = (EntryKind.EARN.value, EntryKind.REVERSAL.value)
 
 
-class LiveChallenges(ChallengeIndex):
-    """A program's tracked challenges as ingestion uses them: ``game``'s index (which
-    remembers who each challenge admits) plus a batch to sum progress in."""
-
-    def batch(self) -> BatchProgress:
-        return BatchProgress(self)
-
-
-class _Sum:
-    """One participant's progress in one challenge over a batch, in ledger order."""
-
-    __slots__ = ("challenge", "seq", "steps", "team", "value")
-
-    def __init__(self, challenge: Tracked, team: str, value: int, seq: int) -> None:
-        self.challenge = challenge
-        self.team = team
-        self.value = value
-        self.seq = seq  # the latest ledger entry that counted (the tie rule's "when")
-        # With a target and several events: (running sum, entry) after each, to tell which
-        # event reached it once the value before the batch is known.
-        self.steps: list[tuple[int, int]] | None = None
-
-    def add(self, amount: int, seq: int) -> None:
-        if self.challenge.target is not None:
-            if self.steps is None:
-                self.steps = [(self.value, self.seq)]
-            self.steps.append((self.value + amount, seq))
-        self.value += amount
-        self.seq = seq
-
-    def reached_from(self, before: int) -> int | None:
-        """The entry with which a participant at ``before`` reaches the target in this batch."""
-        target = self.challenge.target
-        if target is None:
-            return None
-        for total, seq in self.steps or ((self.value, self.seq),):
-            if before + total >= target:
-                return seq
-        return None
-
-
-class BatchProgress:
-    """A batch's progress summed per (challenge, participant): one row to write for each, however
-    many of the batch's events count for it. ``add`` must be called in ledger order."""
-
-    __slots__ = ("live", "rows")
-
-    def __init__(self, live: LiveChallenges) -> None:
-        self.live = live
-        self.rows: dict[RowKey, _Sum] = {}
-
-    def add(
-        self,
-        seq: int,
-        occurred_at: datetime,
-        partner_id: int,
-        region_id: int,
-        league_id: int,
-        rep_id: int | None,
-        event_type: str,
-        sku: str | None,
-        units: int,
-        amount_minor: int,
-        points: int,
-        sign: int = 1,
-    ) -> None:
-        """``sign`` -1 takes the event's contribution back out (its ledger entry reversed)."""
-        rows = self.rows
-        # Windows are in UTC: comparing within one time zone skips an offset lookup per bound.
-        when = occurred_at if occurred_at.tzinfo is UTC else occurred_at.astimezone(UTC)
-        for c, key, team in self.live.admitting(partner_id, region_id, league_id, rep_id):
-            window = c.window
-            if not window.starts_at <= when < window.ends_at:  # ``Window.contains``, inlined
-                continue
-            amount = sign * c.amount(event_type, sku, units, amount_minor, points)
-            if amount == 0:
-                continue
-            row = rows.get(key)
-            if row is None:
-                rows[key] = _Sum(c, team, amount, seq)
-            else:
-                row.add(amount, seq)
-
-
-def live_challenges(session: Session, cursor: Any, mark: str, program_id: int) -> LiveChallenges:
-    """The program's tracked challenges. Each batch asks the database for the program's newest
-    challenge revision (one index lookup: every change to any challenge takes a new, higher
-    revision), so a challenge launched by another process counts from its first event, and
-    the index is rebuilt only when something changed."""
-    cursor.execute(f"SELECT max(revision) FROM challenge WHERE program_id = {mark}", (program_id,))
-    newest = cursor.fetchone()[0]
-    key = (str(session.get_bind().engine.url), program_id)  # one process may use several stores
-    cached = _LIVE.get(key)
-    if cached is not None and cached[0] == newest:
-        return cached[1]
-    challenges = (
-        session.exec(
-            select(Challenge).where(
-                col(Challenge.program_id) == program_id,
-                col(Challenge.status).in_(_TRACKED_VALUES),
-            )
-        ).all()
-        if newest is not None
-        else []
-    )
-    live = LiveChallenges(tracked(c) for c in challenges)
-    _LIVE[key] = (newest, live)
-    return live
-
-
-ENTRY_COLUMNS = (
-    "challenge_id",
-    "kind",
-    "participant_id",
-    "team",
-    "value",
-    "value_seq",
-    "reached_seq",
-)  # joined_at is left NULL: only an opt-in join sets it
-
-
-def _upsert_sql(mark: str) -> str:
-    # The last three parameters: the target (twice), and the entry that reaches it if the row's
-    # value before this batch plus the batch's sum does (worked out in Python, see
-    # record_progress).
-    return (
-        f"INSERT INTO challenge_entry ({', '.join(ENTRY_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(ENTRY_COLUMNS))}) "
-        "ON CONFLICT (challenge_id, kind, participant_id) DO UPDATE SET "
-        "value = challenge_entry.value + excluded.value, value_seq = excluded.value_seq, "
-        f"reached_seq = CASE WHEN challenge_entry.value + excluded.value < {mark} THEN NULL "
-        "WHEN challenge_entry.reached_seq IS NULL "
-        f"AND challenge_entry.value + excluded.value >= {mark} "
-        f"THEN {mark} ELSE challenge_entry.reached_seq END"
-    )
-
-
-def _update_sql(mark: str) -> str:
-    # Opt-in: only those who joined have a row; an event of anyone else changes nothing.
-    return (
-        f"UPDATE challenge_entry SET value = value + {mark}, value_seq = {mark}, "
-        f"reached_seq = CASE WHEN value + {mark} < {mark} THEN NULL "
-        f"WHEN reached_seq IS NULL AND value + {mark} >= {mark} "
-        f"THEN {mark} ELSE reached_seq END "
-        f"WHERE challenge_id = {mark} AND kind = {mark} AND participant_id = {mark}"
-    )
-
-
-KEYS_PER_READ = 1000  # 3 parameters each: well under SQLite's and PostgreSQL's limits
-
-
-def _values_before(cursor: Any, mark: str, keys: list[RowKey]) -> dict[RowKey, tuple[int, Any]]:
-    """(value, reached_seq) of the rows with these keys that exist, one probe of the unique
-    index per key."""
-    found: dict[RowKey, tuple[int, Any]] = {}
-    for i in range(0, len(keys), KEYS_PER_READ):
-        chunk = keys[i : i + KEYS_PER_READ]
-        wanted = ", ".join([f"({mark}, {mark}, {mark})"] * len(chunk))
-        cursor.execute(
-            f"WITH wanted (challenge_id, kind, participant_id) AS (VALUES {wanted}) "
-            "SELECT e.challenge_id, e.kind, e.participant_id, e.value, e.reached_seq "
-            "FROM wanted JOIN challenge_entry e ON e.challenge_id = wanted.challenge_id "
-            "AND e.kind = wanted.kind AND e.participant_id = wanted.participant_id",
-            [part for key in chunk for part in key],
-        )
-        for challenge_id, kind, participant_id, value, reached in cursor.fetchall():
-            found[(challenge_id, kind, participant_id)] = (value, reached)
-    return found
-
-
-def record_progress(
-    cursor: Any, mark: str, batch: BatchProgress, force_upsert: bool = False
-) -> None:
-    """Write a batch's progress: one upsert (one update for opt-in challenges) per participant
-    and challenge. Which event reached a target is decided by the value before the batch: for a
-    participant with one event in the batch the statement itself tells (the row's value plus the
-    event's), for one with several the values are read first (under the program's write lock,
-    so they cannot change before the write). Keys are sorted so concurrent writers lock rows in
-    the same order."""
-    rows = batch.rows
-    keys = sorted(rows)
-    several = [k for k in keys if rows[k].steps is not None]
-    before = _values_before(cursor, mark, several) if several else {}
-    upserts: list[tuple[Any, ...]] = []
-    updates: list[tuple[Any, ...]] = []
-    for key in keys:
-        row = rows[key]
-        target = row.challenge.target
-        reach: int | None = row.seq  # one event: it reaches the target if value + amount does
-        if row.steps is not None:
-            value, reached = before.get(key, (0, None))
-            reach = row.reached_from(value) if reached is None else None
-        challenge_id, kind, participant_id = key
-        # The target twice: a value that falls back below it (a reversed sale) loses its reach.
-        if row.challenge.opt_in and not force_upsert:
-            updates.append(
-                (row.value, row.seq, row.value, target, row.value, target, reach,
-                 challenge_id, kind, participant_id)
-            )  # fmt: skip
-        else:
-            upserts.append(
-                (challenge_id, kind, participant_id, row.team, row.value, row.seq,
-                 row.reached_from(0), target, target, reach)
-            )  # fmt: skip
-    if upserts:
-        cursor.executemany(_upsert_sql(mark), upserts)
-    if updates:
-        cursor.executemany(_update_sql(mark), updates)
-
-
-def reverse_progress(s: Session, entry: LedgerEntry, reversal_id: int) -> None:
-    """Take a reversed entry's event back out of the challenges it counted for, if they are not
-    settled: a sale returned after it won a race must not keep the win. The change carries the
-    reversal's entry id, so standings and the tie rule see it as the latest change."""
-    if entry.event_id is None:
-        return
-    from app.ingest import _Rows  # imported late: ingestion imports this module
-
-    rows = _Rows(s, _DialectOf(s))  # type: ignore[arg-type]  # all _Rows reads of a Database
-    live = live_challenges(s, rows.cursor, rows.mark, entry.program_id)
-    event = s.get(Event, entry.event_id)
-    partner = s.get(Partner, entry.partner_id)
-    if not live or event is None or partner is None:
-        return
-    batch = live.batch()
-    batch.add(
-        reversal_id, entry.occurred_at, partner.id or 0, partner.region_id, partner.league_id,
-        entry.rep_id, event.type, event.sku, event.units, event.amount_minor, entry.points,
-        sign=-1,
-    )  # fmt: skip
-    if batch.rows:
-        record_progress(rows.cursor, rows.mark, batch)
-
-
-def _backfill(s: Session, c: Challenge, participant: int | None = None) -> None:
-    """Count events already stored inside the window (launch, or an opt-in joining), through
-    the same rules as ingestion, in ledger order."""
-    from app.ingest import _Rows  # ingestion's cursor helper; imported late (ingest imports us)
-
+def _entries_query() -> Any:
+    """The program's event entries (earned, and reversals of them) after ``after``, in ledger
+    order, with what a fold needs of their event and partner."""
     e, le, p = Event, LedgerEntry, Partner
-    query = (
+    return (
         sa.select(
             col(le.id),
             col(le.occurred_at),
@@ -941,32 +714,189 @@ def _backfill(s: Session, c: Challenge, participant: int | None = None) -> None:
             col(e.units),
             col(e.amount_minor),
             col(le.points),
+            col(le.kind),
         )
         .join(e, col(e.id) == col(le.event_id))
         .join(p, col(p.id) == col(le.partner_id))
         .where(
-            col(le.program_id) == c.program_id,
-            col(le.kind) == EntryKind.EARN.value,
-            col(le.occurred_at) >= c.starts_at,
-            col(le.occurred_at) < c.ends_at,
+            col(le.program_id) == sa.bindparam("program"),
+            col(le.id) > sa.bindparam("after"),
+            col(le.kind).in_(_FOLDED_KINDS),
         )
         .order_by(col(le.id))
     )
-    batch = LiveChallenges([tracked(c)]).batch()
-    for row in s.execute(query):
-        batch.add(*row)
-    if participant is not None:
-        batch.rows = {k: v for k, v in batch.rows.items() if k[2] == participant}
-    if batch.rows:
-        rows = _Rows(s, _DialectOf(s))  # type: ignore[arg-type]  # all _Rows reads of a Database
-        record_progress(rows.cursor, rows.mark, batch, force_upsert=True)
 
 
-class _DialectOf:
-    """Enough of a ``Database`` for ``_Rows``: which placeholder style the session speaks."""
+_NEW_ENTRIES = _entries_query()
+# The same two reads as plain SQL on the session's DBAPI cursor, for after every write: there
+# SQLAlchemy's per-statement work would cost more than the statements themselves.
+_NEWEST_REVISION_SQL = "SELECT max(revision) FROM challenge WHERE program_id = {0}"
+_NEW_ENTRIES_SQL = (
+    "SELECT le.id, le.occurred_at, le.partner_id, p.region_id, p.league_id, le.rep_id, e.type, "
+    "e.sku, e.units, e.amount_minor, le.points, le.kind FROM ledger_entry le "
+    "JOIN event e ON e.id = le.event_id JOIN partner p ON p.id = le.partner_id "
+    "WHERE le.program_id = {0} AND le.id > {0} AND le.kind IN ('earn', 'reversal') "
+    "ORDER BY le.id"
+)
 
-    def __init__(self, s: Session) -> None:
-        self.is_sqlite = s.get_bind().dialect.name == "sqlite"
+
+def _utc(stored: Any) -> datetime:
+    """A UTCDateTime column as the DBAPI returns it: naive text on SQLite (as ``UTCDateTime``
+    stores it), an aware datetime on PostgreSQL."""
+    if isinstance(stored, str):
+        return datetime.fromisoformat(stored).replace(tzinfo=UTC)
+    when: datetime = stored
+    return when if when.tzinfo is UTC else when.astimezone(UTC)
+
+
+def _fold_entries(fold: ProgressFold, entries: Any) -> None:
+    add = fold.add
+    reversal = EntryKind.REVERSAL.value
+    for seq, at, partner, region, league, rep, typ, sku, units, amount, points, kind in entries:
+        if kind == reversal:  # the original's contribution, taken back out
+            add(seq, at, partner, region, league, rep, typ, sku, units, amount, -points, -1)
+        else:
+            add(seq, at, partner, region, league, rep, typ, sku, units, amount, points)
+
+
+def _joined(s: Session, challenges: list[Challenge]) -> dict[int, frozenset[int]]:
+    ids = [c.id for c in challenges if c.enrolment == "opt_in"]
+    joined: dict[int, set[int]] = {cid: set() for cid in ids if cid is not None}
+    if joined:
+        for cid, pid in s.execute(
+            sa.select(col(ChallengeEntry.challenge_id), col(ChallengeEntry.participant_id)).where(
+                col(ChallengeEntry.challenge_id).in_(list(joined)),
+                col(ChallengeEntry.joined_at).is_not(None),
+            )
+        ):
+            joined[cid].add(pid)
+    return {cid: frozenset(pids) for cid, pids in joined.items()}
+
+
+def fold_challenges(s: Session, program_id: int, challenges: list[Challenge]) -> ProgressFold:
+    """These challenges' progress, folded from the ledger now (in this session's view)."""
+    fold = ProgressFold(ChallengeIndex(tracked(c) for c in challenges), _joined(s, challenges))
+    newest = s.execute(
+        sa.select(sa.func.max(col(LedgerEntry.id))).where(col(LedgerEntry.program_id) == program_id)
+    ).scalar_one()
+    if challenges and newest is not None:
+        le = LedgerEntry
+        query = _NEW_ENTRIES.where(
+            col(le.id) <= newest,
+            col(le.occurred_at) >= min(c.starts_at for c in challenges),
+            col(le.occurred_at) < max(c.ends_at for c in challenges),
+        )
+        _fold_entries(fold, s.connection().execute(query, {"program": program_id, "after": 0}))
+    fold.last = int(newest or 0)
+    return fold
+
+
+class ChallengeProgress:
+    """Each program's tracked challenges' progress in this process: folded from the ledger
+    once, then kept up to date by folding the entries after the last one folded. A change to
+    any of the program's challenges (launch, join, end: each takes a new, higher revision)
+    folds the program's challenges again. Thread-safe: requests and the live hub share it."""
+
+    def __init__(self) -> None:
+        # store -> program id -> (the program's newest challenge revision, its fold)
+        self._held: weakref.WeakKeyDictionary[Any, dict[int, tuple[int, ProgressFold]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def _current(self, conn: sa.Connection, program_id: int) -> ProgressFold:
+        """The program's fold, brought up to date; the caller holds the lock. Plain SQL on the
+        connection's DBAPI cursor: this runs after every write, where SQLAlchemy's work per
+        statement (and an ORM session's) would cost more than the statements themselves."""
+        cursor = conn.connection.cursor()
+        mark = "?" if conn.dialect.name == "sqlite" else "%s"
+        cursor.execute(_NEWEST_REVISION_SQL.format(mark), (program_id,))
+        found = cursor.fetchone()
+        newest = int(found[0] or 0) if found else 0
+        store = self._held.setdefault(conn.engine, {})
+        held = store.get(program_id)
+        if held is None or held[0] != newest:
+            with Session(bind=conn) as s:  # a challenge changed: fold them all again
+                challenges = list(
+                    s.exec(
+                        select(Challenge).where(
+                            col(Challenge.program_id) == program_id,
+                            col(Challenge.status).in_(_TRACKED_VALUES),
+                        )
+                    ).all()
+                )
+                fold = fold_challenges(s, program_id, challenges)
+            store[program_id] = (newest, fold)
+            return fold
+        fold = held[1]
+        if fold.index:
+            cursor.execute(_NEW_ENTRIES_SQL.format(mark), (program_id, fold.last))
+            _fold_entries(fold, ((i, _utc(at), *rest) for i, at, *rest in cursor.fetchall()))
+        return fold
+
+    def fold(self, s: Session, program_id: int) -> ProgressFold:
+        """The program's fold, brought up to date (for reading while no request folds)."""
+        with self._lock:
+            return self._current(s.connection(), program_id)
+
+    def progress(self, s: Session, c: Challenge) -> list[Progress]:
+        with self._lock:
+            return self._current(s.connection(), c.program_id).progress(c.id or 0)
+
+    def rows(self, s: Session, c: Challenge, ids: set[int]) -> dict[int, FoldRow]:
+        """Some participants' rows: (value, seq, reached_seq, team)."""
+        with self._lock:
+            table = self._current(s.connection(), c.program_id).tables.get(c.id or 0, {})
+            return {pid: table[pid] for pid in ids if pid in table}
+
+    def moves(
+        self, conn: sa.Connection, program_id: int, participants: set[tuple[str, int]], after: int
+    ) -> list[Move]:
+        """The rows of these participants that entries after ``after`` changed."""
+        with self._lock:
+            moved = self._current(conn, program_id).moved(participants, after)
+        return [(board_of(cid), pid, value, seq) for cid, pid, value, seq in moved]
+
+
+PROGRESS = ChallengeProgress()
+
+
+def _settled_rows(s: Session, c: Challenge, progress: list[Progress]) -> None:
+    """A settled challenge's final standings, kept: its page reads them from now on."""
+    table = ChallengeEntry.__table__  # type: ignore[attr-defined]
+    s.execute(
+        sa.update(table)
+        .where(table.c.challenge_id == c.id)
+        .values(value=0, value_seq=0, reached_seq=None)
+    )
+    if not progress:
+        return
+    insert = (postgresql_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert)(
+        table
+    )
+    s.execute(
+        insert.on_conflict_do_update(
+            index_elements=["challenge_id", "kind", "participant_id"],
+            set_={
+                "value": insert.excluded.value,
+                "value_seq": insert.excluded.value_seq,
+                "reached_seq": insert.excluded.reached_seq,
+                "team": insert.excluded.team,
+            },
+        ),
+        [
+            {
+                "challenge_id": c.id,
+                "kind": c.audience,
+                "participant_id": p.participant_id,
+                "team": p.team,
+                "value": p.value,
+                "value_seq": p.seq,
+                "reached_seq": p.reached_seq,
+            }
+            for p in progress
+        ],
+    )
 
 
 # --- on time: start, end, settle ----------------------------------------------------------------
@@ -1031,7 +961,13 @@ def advance_challenges(db: Database, now: datetime) -> Advanced:
     return out
 
 
-def _progress(s: Session, c: Challenge) -> list[Progress]:
+def progress_of(s: Session, c: Challenge) -> list[Progress]:
+    """Everyone's progress in the challenge: folded from the ledger until it is settled, its
+    kept final standings after."""
+    if c.status in _TRACKED_VALUES:
+        return PROGRESS.progress(s, c)
+    if c.status != Status.SETTLED.value:  # a draft or a cancelled challenge: rarely asked
+        return fold_challenges(s, c.program_id, [c]).progress(c.id or 0)
     return [
         Progress(pid, value, seq, reached, team)
         for pid, value, seq, reached, team in s.execute(
@@ -1044,6 +980,17 @@ def _progress(s: Session, c: Challenge) -> list[Progress]:
             ).where(col(ChallengeEntry.challenge_id) == c.id)
         ).all()
     ]
+
+
+def participants_in(s: Session, c: Challenge) -> set[tuple[str, int]]:
+    """(kind, id) of everyone in the challenge: those with progress, and those who joined."""
+    found = {(c.audience, p.participant_id) for p in progress_of(s, c)}
+    joined = s.execute(
+        sa.select(col(ChallengeEntry.kind), col(ChallengeEntry.participant_id)).where(
+            col(ChallengeEntry.challenge_id) == c.id, col(ChallengeEntry.joined_at).is_not(None)
+        )
+    )
+    return found | {(str(kind), int(pid)) for kind, pid in joined}
 
 
 def team_sizes(s: Session, c: Challenge) -> dict[str, int]:
@@ -1113,7 +1060,9 @@ def settle_challenge(db: Database, challenge_id: int, now: datetime) -> bool:
         s.refresh(c)
         program = s.get(Program, c.program_id)
         assert program is not None and c.id is not None
-        progress = _progress(s, c)
+        # Folded afresh under the program's write lock: exactly the entries there are.
+        progress = fold_challenges(s, c.program_id, [c]).progress(c.id)
+        _settled_rows(s, c, progress)
         sizes = team_sizes(s, c) if c.kind == ChallengeKind.TEAM else None
         placings = decide(rule_of(c), progress, sizes)
         results = [
@@ -1357,11 +1306,11 @@ def board_of(challenge_id: int) -> str:
 
 class ChallengeBoards:
     """Challenge standings ranked like the leaderboards, by the same backend (in this process or
-    in Redis) and the same catch-up from the ledger: the progress table keeps no index on the
-    value, so ingestion updates a row in place, and a standings read is O(log n) whatever the
-    challenge's size. A board is built on first read from the challenge's rows and built again
-    when the challenge's revision changes (launch and joining write rows without a ledger entry).
-    """
+    in Redis) and the same catch-up after each write: a standings read is O(log n) whatever the
+    challenge's size. A board is built on first read from the challenge's progress (folded from
+    the ledger, see ``ChallengeProgress``) and built again when the challenge's revision changes
+    (a join changes progress without a ledger entry); after a write, the participants the
+    catch-up saw move are looked up in the fold."""
 
     prefix = BOARD_PREFIX
 
@@ -1369,49 +1318,24 @@ class ChallengeBoards:
         self.db = db
 
     def load(self, board: str) -> list[RankedRow]:
-        challenge_id = int(board.removeprefix(BOARD_PREFIX))
-        entry = ChallengeEntry
         with self.db.session() as s:
-            return [
-                (int(pid), int(value), int(seq))
-                for pid, value, seq in s.execute(
-                    sa.select(
-                        col(entry.participant_id), col(entry.value), col(entry.value_seq)
-                    ).where(col(entry.challenge_id) == challenge_id)
-                )
-            ]
+            c = s.get(Challenge, int(board.removeprefix(BOARD_PREFIX)))
+            if c is None:
+                return []
+            return [(p.participant_id, p.value, p.seq) for p in progress_of(s, c)]
 
     def moves(self, program: Program, participants: set[tuple[str, int]], after: int) -> list[Move]:
-        """The rows of these participants that entries after ``after`` changed (one look at
-        the participant index per chunk; ``value_seq`` is the entry that last changed a row)."""
-        entry = ChallengeEntry
-        by_kind: dict[str, list[int]] = {}
-        for kind, pid in participants:
-            by_kind.setdefault(kind, []).append(pid)
-        out: list[Move] = []
-        with self.db.session() as s:
-            for kind, pids in by_kind.items():
-                for i in range(0, len(pids), KEYS_PER_READ):
-                    rows = s.execute(
-                        sa.select(
-                            col(entry.challenge_id),
-                            col(entry.participant_id),
-                            col(entry.value),
-                            col(entry.value_seq),
-                        ).where(
-                            col(entry.kind) == kind,
-                            col(entry.participant_id).in_(pids[i : i + KEYS_PER_READ]),
-                            col(entry.value_seq) > after,
-                        )
-                    )
-                    out += [(board_of(cid), pid, value, seq) for cid, pid, value, seq in rows]
-        return out
+        assert program.id is not None
+        with self.db.engine.connect() as conn:  # not a session: this runs after every write
+            return PROGRESS.moves(conn, program.id, participants, after)
 
 
 def _teams_of(s: Session, c: Challenge, ids: set[int]) -> dict[int, str]:
     """The team each of these participants counts for (rows shown on a team challenge)."""
     if not ids:
         return {}
+    if c.status in _TRACKED_VALUES:
+        return {pid: str(row[3]) for pid, row in PROGRESS.rows(s, c, ids).items()}
     entry = ChallengeEntry
     return dict(
         s.execute(
@@ -1503,18 +1427,12 @@ def standings(
 
 def _team_totals(s: Session, c: Challenge) -> list[Progress]:
     # One row per team (its total and latest change): enough for team_standings.
-    return [
-        Progress(0, int(total or 0), int(seq or 0), None, str(team))
-        for team, total, seq in s.execute(
-            sa.select(
-                col(ChallengeEntry.team),
-                sa.func.sum(col(ChallengeEntry.value)),
-                sa.func.max(col(ChallengeEntry.value_seq)),
-            )
-            .where(col(ChallengeEntry.challenge_id) == c.id)
-            .group_by(col(ChallengeEntry.team))
-        ).all()
-    ]
+    totals: dict[str, list[int]] = {}
+    for p in progress_of(s, c):
+        t = totals.setdefault(p.team, [0, 0])
+        t[0] += p.value
+        t[1] = max(t[1], p.seq)
+    return [Progress(0, total, seq, None, team) for team, (total, seq) in totals.items()]
 
 
 def visible_challenges(s: Session, program: Program, user: User) -> list[Challenge]:

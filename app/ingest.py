@@ -34,7 +34,6 @@ from pydantic import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import col
 
-from app.challenges import live_challenges, record_progress
 from app.db import Database, lock_program_writes
 from app.models import PeriodTotal, Program
 from app.programs import rules_of
@@ -550,9 +549,6 @@ def _store(
     assert program.id is not None
     program_id, scoring, earn = program.id, rules.scoring, EntryKind.EARN.value
     capped_by_period = scoring.cap_per_period is not None
-    # Live challenges this batch may count for (usually none, then this costs one query).
-    challenges = live_challenges(session, rows.cursor, rows.mark, program_id)
-    progress = challenges.batch() if challenges else None
     for (c, partner, rep), period_key, event_id, entry_id in zip(
         accepted, keys, event_ids, entry_ids, strict=True
     ):
@@ -578,11 +574,6 @@ def _store(
             occurred, received, f"capped from {result.uncapped}" if points < result.uncapped else "",
         ))
         # fmt: on
-        if progress is not None:
-            progress.add(
-                entry_id, ev.occurred_at, partner.id, partner.region_id, partner.league_id,
-                rep_id, ev.type.value, ev.sku, units, amount, points,
-            )  # fmt: skip
         holders = (
             [("partner", partner.id)] if rep is None else [("partner", partner.id), ("rep", rep.id)]
         )
@@ -606,8 +597,6 @@ def _store(
     rows.insert("event", EVENT_COLUMNS, events)
     rows.insert("ledger_entry", ENTRY_COLUMNS, entries)
     add_to_totals(session, db, program_id, totals)
-    if progress is not None and progress.rows:
-        record_progress(rows.cursor, rows.mark, progress)
     out.entry_ids = entry_ids
     out.accepted = len(entries)
 

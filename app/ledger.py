@@ -7,7 +7,6 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from app.challenges import reverse_progress
 from app.db import Database, lock_program_writes
 from app.ingest import ALL_TIME, add_to_totals
 from app.models import Event, LedgerEntry, Partner, Rep
@@ -82,5 +81,4 @@ def reverse_entry(
         for key in (original.period_key, ALL_TIME)
     }
     add_to_totals(session, db, original.program_id, totals)
-    reverse_progress(session, original, entry.id)
     return entry

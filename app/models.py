@@ -366,7 +366,8 @@ class Challenge(SQLModel, table=True):
 
     __table_args__ = (
         sa.Index("ix_challenge_program_status", "program_id", "status"),
-        # Ingestion asks every batch for the program's newest revision: one index lookup.
+        # Each process's challenge progress asks for the program's newest revision after every
+        # write (app.challenges.ChallengeProgress): one index lookup.
         sa.Index("ix_challenge_program_revision", "program_id", "revision"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -395,8 +396,8 @@ class Challenge(SQLModel, table=True):
     reward_points: int = 0
     reward_badge: str | None = Field(default=None, max_length=40)  # a badge code for winners
     status: str = Field(default="draft", max_length=16)
-    # Raised above every other challenge of the program on each change, so ingestion's cached
-    # index of tracked challenges knows to reload by reading one number.
+    # Raised above every other challenge of the program on each change, so a process's fold of
+    # the tracked challenges knows to fold them again by reading one number.
     revision: int = 0
     created_by: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -406,17 +407,14 @@ class Challenge(SQLModel, table=True):
 
 
 class ChallengeEntry(SQLModel, table=True):
-    """One participant in a challenge and its progress, kept by ingestion in the same
-    transaction as the ledger. ``value_seq`` is the ledger entry that last changed the value and
-    ``reached_seq`` the one that reached the target: the lower one got there first (tie rule)."""
+    """Who joined an opt-in challenge (``joined_at``), and a settled challenge's final standings.
+    While a challenge runs its progress is folded from the ledger (app.challenges.
+    ChallengeProgress), not kept here. ``value_seq`` is the ledger entry that last changed the
+    value and ``reached_seq`` the one that reached the target: the lower one got there first."""
 
     __tablename__ = "challenge_entry"
     __table_args__ = (
         sa.UniqueConstraint("challenge_id", "kind", "participant_id", name="uq_challenge_entry"),
-        # Standings are ranked in memory or in Redis (app.challenges.ChallengeBoards), so no
-        # index holds the value: ingestion updates a row in place. This one only grows with new
-        # rows; catch-ups find the rows of the participants a batch moved by it.
-        sa.Index("ix_challenge_entry_participant", "kind", "participant_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     challenge_id: int = Field(foreign_key="challenge.id")

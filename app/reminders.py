@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
-from app import models
+from app.challenges import participants_in
 from app.db import Database
 from app.formatting import number
 from app.i18n import gettext
 from app.mail import queue_mail
-from app.models import PeriodTotal, Program, Reminder, User
+from app.models import Challenge, PeriodTotal, Program, Reminder, User
 from app.programs import rules_of
 from game.tiers import tier_progress
 
@@ -70,20 +70,21 @@ def _tier_reminders(
 def _challenge_reminders(
     session: Session, program: Program, now: datetime
 ) -> list[tuple[User, str, str]]:
-    challenge = getattr(models, "Challenge", None)
-    entry = getattr(models, "ChallengeEntry", None)
-    if challenge is None or entry is None:
-        return []
-    rows = session.execute(
-        sa.select(challenge.id, challenge.name, entry.kind, entry.participant_id)
-        .join(entry, entry.challenge_id == challenge.id)
-        .where(
-            challenge.program_id == program.id,
-            challenge.status == "live",
-            challenge.ends_at > now,
-            challenge.ends_at <= now + CHALLENGE_WINDOW,
+    """Everyone in a live challenge that ends within a day: those with progress in it, and
+    those who joined an opt-in one."""
+    ending = session.exec(
+        select(Challenge).where(
+            col(Challenge.program_id) == program.id,
+            col(Challenge.status) == "live",
+            col(Challenge.ends_at) > now,
+            col(Challenge.ends_at) <= now + CHALLENGE_WINDOW,
         )
     ).all()
+    rows = [
+        (c.id, c.name, kind, pid)
+        for c in ending
+        for kind, pid in sorted(participants_in(session, c))
+    ]
     out = []
     for challenge_id, name, kind, pid in rows:
         who = (

@@ -291,7 +291,7 @@ def duplicate_of(d: Definition, others: Iterable[Existing]) -> Existing | None:
 
 @dataclass(frozen=True, slots=True)
 class Tracked:
-    """A challenge as ingestion needs it: filters and the window, nothing to render."""
+    """A challenge as a fold of the ledger needs it: filters and the window, nothing to render."""
 
     id: int
     audience: str  # "rep" or "partner"
@@ -339,29 +339,12 @@ class Tracked:
         return self.team_of.get(participant_id, "")
 
 
-class Contribution:
-    """One row of progress to add: (challenge, who, how much, the ledger entry that did it)."""
-
-    __slots__ = ("amount", "challenge", "kind", "opt_in", "participant_id", "seq", "team")
-
-    def __init__(
-        self, challenge: Tracked, kind: str, participant_id: int, team: str, amount: int, seq: int
-    ) -> None:
-        self.challenge = challenge
-        self.kind = kind
-        self.participant_id = participant_id
-        self.team = team
-        self.amount = amount
-        self.seq = seq
-        self.opt_in = challenge.opt_in
-
-
 RowKey = tuple[int, str, int]
 """(challenge id, kind, participant id): one participant's progress in one challenge."""
 
 Admitted = tuple[Tracked, RowKey, str]
 """A challenge that admits a participant: (challenge, its progress row's key, team). The key
-is made once per participant here, not once per event by ingestion's hot loop."""
+is made once per participant here, not once per entry by the fold's loop."""
 
 
 class ChallengeIndex:
@@ -424,7 +407,36 @@ class ChallengeIndex:
             self._admitting[key] = found
         return found
 
-    def contributions(
+
+FoldRow = tuple[int, int, int | None, str]
+"""(value, seq, reached_seq, team): one participant's progress in one challenge."""
+
+Moved = tuple[int, int, int, int]
+"""(challenge id, participant id, value, seq): a row of progress that moved."""
+
+
+class ProgressFold:
+    """Challenge progress folded from ledger entries, in entry order: each participant's value
+    in each challenge that admits it, the entry that last changed it (the tie rule's "when")
+    and the entry with which it reached the target. Progress is derived, never stored while a
+    challenge runs: ingestion writes only its ledger entries, and whoever needs standings
+    folds the entries after the last one it saw.
+
+    ``joined``: for opt-in challenges, who joined (anyone else's events count for nothing).
+    ``tables[challenge id][participant id]`` is a row ``(value, seq, reached_seq, team)``.
+    Rows are tuples of plain values, which the garbage collector stops tracking: a fold of a
+    million rows costs its collections nothing."""
+
+    def __init__(self, index: ChallengeIndex, joined: Mapping[int, frozenset[int]]) -> None:
+        self.index = index
+        self.joined = joined
+        self.tables: dict[int, dict[int, FoldRow]] = {c.id: {} for c in index.challenges}
+        # (kind, participant id) -> the challenges it has a row in: who moved is asked by
+        # participant, after every write.
+        self.of_participant: dict[tuple[str, int], tuple[int, ...]] = {}
+        self.last = 0  # the newest entry folded
+
+    def add(
         self,
         seq: int,
         occurred_at: datetime,
@@ -437,15 +449,57 @@ class ChallengeIndex:
         units: int,
         amount_minor: int,
         points: int,
-    ) -> list[Contribution]:
-        out: list[Contribution] = []
-        for c, (_, kind, who), team in self.admitting(partner_id, region_id, league_id, rep_id):
-            if not c.window.contains(occurred_at):
+        sign: int = 1,
+    ) -> None:
+        """One entry; ``sign`` -1 for a reversal (it takes its event's contribution back out,
+        and a value that falls below the target loses its reach: the next to reach it wins)."""
+        tables = self.tables
+        # Windows are in UTC: comparing within one time zone skips an offset lookup per bound.
+        when = occurred_at if occurred_at.tzinfo is UTC else occurred_at.astimezone(UTC)
+        for c, (cid, kind, who), team in self.index.admitting(
+            partner_id, region_id, league_id, rep_id
+        ):
+            window = c.window
+            if not window.starts_at <= when < window.ends_at:  # ``Window.contains``, inlined
                 continue
-            amount = c.amount(event_type, sku, units, amount_minor, points)
-            if amount:
-                out.append(Contribution(c, kind, who, team, amount, seq))
+            if c.opt_in and who not in self.joined.get(cid, ()):
+                continue
+            amount = sign * c.amount(event_type, sku, units, amount_minor, points)
+            if amount == 0:
+                continue
+            table = tables[cid]
+            row = table.get(who)
+            if row is None:
+                value, reached = amount, None
+                self.of_participant[kind, who] = (*self.of_participant.get((kind, who), ()), cid)
+            else:
+                value, reached, team = row[0] + amount, row[2], row[3]
+            if c.target is not None:
+                if value < c.target:
+                    reached = None
+                elif reached is None:
+                    reached = seq
+            table[who] = (value, seq, reached, team)
+        if seq > self.last:
+            self.last = seq
+
+    def moved(self, participants: Iterable[tuple[str, int]], after: int) -> list[Moved]:
+        """(challenge id, participant id, value, seq) of these participants' rows that entries
+        after ``after`` changed."""
+        out: list[Moved] = []
+        tables = self.tables
+        for kind, pid in participants:
+            for cid in self.of_participant.get((kind, pid), ()):
+                value, seq, _, _ = tables[cid][pid]
+                if seq > after:
+                    out.append((cid, pid, value, seq))
         return out
+
+    def progress(self, challenge_id: int) -> list[Progress]:
+        return [
+            Progress(pid, value, seq, reached, team)
+            for pid, (value, seq, reached, team) in self.tables.get(challenge_id, {}).items()
+        ]
 
 
 # --- winners ---------------------------------------------------------------------------------

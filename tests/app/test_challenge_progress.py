@@ -1,18 +1,15 @@
-"""Progress summed per batch: one row write per participant and challenge, yet the same values
-and the same "which event reached the target" as writing the events one at a time."""
+"""Progress folded from the ledger: the same values and the same "which event reached the
+target" whether events come in one batch or one at a time, and opt-in counting only joiners."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import col
-
-from app.challenges import join_challenge
+from app.challenges import fold_challenges, join_challenge, progress_of
 from app.db import Database
 from app.ingest import ingest_events
-from app.models import ChallengeEntry
+from app.models import Challenge
 from tests.app.test_challenges import LATER, T0, _launch
 from tests.app.test_claims import _people, _program
 from tests.factories import sale
@@ -30,16 +27,15 @@ def _at(minute: int) -> str:
 
 
 def _progress(db: Database, challenge_id: int) -> dict[int, tuple[int, int, int | None]]:
+    """Each participant's (value, last entry, entry that reached the target), as pages see it
+    (the process's fold) and as a fresh fold of the ledger says: the two must agree."""
     with db.session() as s:
-        rows = s.execute(
-            sa.select(
-                col(ChallengeEntry.participant_id),
-                col(ChallengeEntry.value),
-                col(ChallengeEntry.value_seq),
-                col(ChallengeEntry.reached_seq),
-            ).where(col(ChallengeEntry.challenge_id) == challenge_id)
-        ).all()
-    return {pid: (value, seq, reached) for pid, value, seq, reached in rows}
+        c = s.get(Challenge, challenge_id)
+        assert c is not None
+        held = {p.participant_id: (p.value, p.seq, p.reached_seq) for p in progress_of(s, c)}
+        fresh = fold_challenges(s, c.program_id, [c]).progress(challenge_id)
+    assert held == {p.participant_id: (p.value, p.seq, p.reached_seq) for p in fresh}
+    return held
 
 
 def test_the_event_that_reaches_the_target_is_found_inside_a_batch(any_db: Database) -> None:

@@ -20,6 +20,7 @@ from app.challenges import (
     create_challenge,
     end_challenge,
     join_challenge,
+    progress_of,
     settle_challenge,
     standings,
 )
@@ -35,8 +36,10 @@ from app.models import (
     LedgerEntry,
     OutboxMessage,
     PeriodTotal,
+    Reminder,
     User,
 )
+from app.reminders import send_reminders
 from tests.app.test_claims import _people, _program
 from tests.factories import sale
 
@@ -86,6 +89,13 @@ def _bonus_points(db: Database) -> list[tuple[int | None, int]]:
     return sorted((r[0], r[1]) for r in rows)
 
 
+def _values(db: Database, challenge_id: int) -> dict[int, int]:
+    with db.session() as s:
+        c = s.get(Challenge, challenge_id)
+        assert c is not None
+        return {p.participant_id: p.value for p in progress_of(s, c)}
+
+
 def test_events_count_from_the_first_instant_of_the_window_to_just_before_its_end(
     any_db: Database,
 ) -> None:
@@ -100,13 +110,7 @@ def test_events_count_from_the_first_instant_of_the_window_to_just_before_its_en
         sale("at-end", units=100, rep="R00001", occurred_at="2026-11-22T20:00:00+07:00"),
         sale("other-region", units=9, partner="PT001", rep="R00100"),
     )
-    with any_db.session() as s:
-        values = dict(
-            s.execute(
-                sa.select(col(ChallengeEntry.participant_id), col(ChallengeEntry.value))
-            ).all()
-        )
-    assert sorted(values.values()) == [2, 3]
+    assert sorted(_values(any_db, challenge.id or 0).values()) == [2, 3]
 
 
 def test_a_race_is_settled_once_and_pays_the_first_to_reach_the_target(any_db: Database) -> None:
@@ -203,12 +207,9 @@ def test_a_reversed_sale_leaves_the_challenge_and_a_race_win_it_made(any_db: Dat
     with any_db.write() as s:
         reverse_entry(s, any_db, report.entry_ids[0], memo="goods returned", now=LATER)
     with any_db.session() as s:
-        rows = {
-            e.participant_id: (e.value, e.reached_seq)
-            for e in s.exec(
-                select(ChallengeEntry).where(col(ChallengeEntry.challenge_id) == race.id)
-            )
-        }
+        c = s.get(Challenge, race.id)
+        assert c is not None
+        rows = {p.participant_id: (p.value, p.reached_seq) for p in progress_of(s, c)}
     assert rows[users["rep"].rep_id or 0] == (0, None)
     assert rows[users["colleague"].rep_id or 0][0] == 4
     advance_challenges(any_db, LATER)
@@ -240,9 +241,7 @@ def test_opt_in_counts_only_those_who_joined_with_their_sales_from_the_start(
     join_challenge(any_db, challenge.id or 0, users["rep"], T0 + timedelta(minutes=30))
     join_challenge(any_db, challenge.id or 0, users["rep"], T0 + timedelta(minutes=31))  # no-op
     _ingest(any_db, sale("a2", units=1, occurred_at="2026-11-22T19:40:00+07:00"))
-    with any_db.session() as s:
-        rows = s.exec(select(ChallengeEntry)).all()
-    assert [(r.participant_id, r.value) for r in rows] == [(users["rep"].rep_id, 5)]
+    assert _values(any_db, challenge.id or 0) == {users["rep"].rep_id: 5}
 
 
 def test_partner_teams_by_average_per_member(any_db: Database) -> None:
@@ -299,3 +298,23 @@ def test_a_scheduled_challenge_starts_on_time(any_db: Database) -> None:
     assert challenge.status == "scheduled"
     assert advance_challenges(any_db, T0 + timedelta(minutes=29)).started == []
     assert advance_challenges(any_db, T0 + timedelta(minutes=30)).started == [challenge.id]
+
+
+def test_a_day_before_the_end_those_in_the_challenge_are_reminded_once(any_db: Database) -> None:
+    """Those with progress in an automatic challenge, and those who joined an opt-in one even
+    with nothing sold yet; nobody else, and nobody twice."""
+    users = _people(any_db)
+    auto = _launch(any_db, users["manager"], name="Auto", kind="top", target="", winners="1")
+    opt_in = _launch(any_db, users["manager"], name="Opt", kind="top", target="", winners="1",
+                     enrolment="opt_in", metric="revenue")  # fmt: skip
+    _ingest(any_db, sale("a1", units=2, occurred_at="2026-11-22T19:05:00+07:00"))
+    join_challenge(any_db, opt_in.id or 0, users["colleague"], T0 + timedelta(minutes=6))
+    now = T0 + timedelta(minutes=10)
+    assert send_reminders(any_db, _program(any_db), now) == 2
+    assert send_reminders(any_db, _program(any_db), now) == 0
+    with any_db.session() as s:
+        sent = {(r.user_id, r.subject) for r in s.exec(select(Reminder))}
+    assert sent == {
+        (users["rep"].id, f"challenge-{auto.id}:24h"),
+        (users["colleague"].id, f"challenge-{opt_in.id}:24h"),
+    }

@@ -13,6 +13,7 @@ from game.challenges import (
     Existing,
     Placing,
     Progress,
+    ProgressFold,
     Rule,
     Status,
     TeamBy,
@@ -158,7 +159,21 @@ def _adds(index: ChallengeIndex, at: datetime, **kw: object) -> int:
         "points": 30,
     }
     facts.update(kw)
-    return sum(c.amount for c in index.contributions(**facts))  # type: ignore[arg-type]
+    fold = ProgressFold(index, {})
+    fold.add(**facts)  # type: ignore[arg-type]
+    return sum(value for table in fold.tables.values() for value, *_ in table.values())
+
+
+def _counted(index: ChallengeIndex, *entry: object) -> list[tuple[int, str, int, int, str]]:
+    """(challenge, kind, participant, value, team) of each row one entry makes."""
+    fold = ProgressFold(index, {})
+    fold.add(*entry)  # type: ignore[arg-type]
+    kinds = {c.id: c.audience for c in index.challenges}
+    return sorted(
+        (cid, kinds[cid], pid, value, team)
+        for cid, table in fold.tables.items()
+        for pid, (value, _, _, team) in table.items()
+    )
 
 
 def test_an_event_exactly_at_the_start_counts_and_one_exactly_at_the_end_does_not() -> None:
@@ -214,19 +229,19 @@ def test_an_event_counts_only_for_challenges_whose_scope_and_metric_it_matches()
     revenue = Tracked(4, "partner", ChallengeMetric.REVENUE, Window(START, END))
     trainings = Tracked(5, "rep", ChallengeMetric.EVENTS, Window(START, END), event_type="training")
     index = ChallengeIndex([region_units, other_region, ac_only, revenue, trainings])
-    found = index.contributions(1, START, 10, 1, 1, 100, "sale", "TV-55", 3, 500, 30)
-    assert sorted((c.challenge.id, c.kind, c.participant_id, c.amount) for c in found) == [
-        (1, "rep", 100, 3),
-        (4, "partner", 10, 500),
+    assert _counted(index, 1, START, 10, 1, 1, 100, "sale", "TV-55", 3, 500, 30) == [
+        (1, "rep", 100, 3, ""),
+        (4, "partner", 10, 500, ""),
     ]
 
 
 def test_a_rep_challenge_ignores_events_without_a_rep_and_teams_follow_the_partner() -> None:
     by_partner = Tracked(1, "rep", ChallengeMetric.UNITS, Window(START, END), team_by_partner=True)
     index = ChallengeIndex([by_partner])
-    assert index.contributions(1, START, 10, 1, 1, None, "sale", "TV-55", 3, 5, 3) == []
-    (row,) = index.contributions(1, START, 10, 1, 1, 100, "sale", "TV-55", 3, 5, 3)
-    assert row.team == "10"
+    assert _counted(index, 1, START, 10, 1, 1, None, "sale", "TV-55", 3, 5, 3) == []
+    assert _counted(index, 1, START, 10, 1, 1, 100, "sale", "TV-55", 3, 5, 3) == [
+        (1, "rep", 100, 3, "10")
+    ]
 
 
 # --- the definition -----------------------------------------------------------------------------
@@ -305,3 +320,47 @@ def test_a_launched_challenge_goes_live_at_its_start_and_ends_at_its_end() -> No
     assert status_at(Status.LIVE, START, END, END) == Status.ENDED
     assert status_at(Status.SCHEDULED, START, END, END) == Status.ENDED  # missed entirely: ends
     assert status_at(Status.DRAFT, START, END, END) == Status.DRAFT
+
+
+# --- progress folded from the ledger ------------------------------------------------------------
+
+
+def _sell(fold: ProgressFold, seq: int, units: int, rep: int = 100, sign: int = 1) -> None:
+    fold.add(seq, START + timedelta(hours=seq), 10, 1, 1, rep, "sale", "TV-55", units, 0, 0, sign)
+
+
+def test_a_fold_keeps_the_value_the_last_entry_and_the_entry_that_reached_the_target() -> None:
+    fold = ProgressFold(_index(target=5), {})
+    _sell(fold, 1, 2)
+    _sell(fold, 2, 3)  # reaches 5
+    _sell(fold, 3, 1)
+    _sell(fold, 4, 4, rep=101)
+    assert fold.progress(1) == [Progress(100, 6, 3, 2), Progress(101, 4, 4, None)]
+    assert fold.last == 4
+
+
+def test_a_reversal_below_the_target_loses_the_reach_and_reaching_again_is_a_new_moment() -> None:
+    fold = ProgressFold(_index(target=5), {})
+    _sell(fold, 1, 5)
+    _sell(fold, 2, 5, sign=-1)  # the sale of entry 1, returned
+    assert fold.progress(1) == [Progress(100, 0, 2, None)]
+    _sell(fold, 3, 6)
+    assert fold.progress(1) == [Progress(100, 6, 3, 3)]
+
+
+def test_opt_in_counts_only_those_who_joined_and_outside_the_window_nothing_counts() -> None:
+    fold = ProgressFold(_index(opt_in=True), {1: frozenset({101})})
+    _sell(fold, 1, 2)  # rep 100 did not join
+    _sell(fold, 2, 3, rep=101)
+    fold.add(3, END, 10, 1, 1, 101, "sale", "TV-55", 9, 0, 0)  # at the end: not inside
+    assert fold.progress(1) == [Progress(101, 3, 2, None)]
+
+
+def test_moved_names_the_rows_entries_after_a_point_changed_for_those_asked_about() -> None:
+    fold = ProgressFold(_index(), {})
+    _sell(fold, 1, 2)
+    _sell(fold, 2, 1, rep=101)
+    _sell(fold, 3, 4, rep=102)
+    asked = {("rep", 100), ("rep", 101), ("rep", 102), ("partner", 10)}
+    assert sorted(fold.moved(asked, after=1)) == [(1, 101, 1, 2), (1, 102, 4, 3)]
+    assert fold.moved({("rep", 103)}, after=0) == []

@@ -2,13 +2,19 @@
 
 Both sides ingest the same events through ``app/ingest.py`` into copies of the same migrated,
 populated database. The anchor is the plain ledger write (no challenges); the figure is what
-keeping challenge progress adds per event (with challenges minus without), so the ratio is the
-share challenges add to ingest time. Goal: at most 50 %.
+keeping challenge progress current adds per event (with challenges minus without), so the
+ratio is the share challenges add to ingest time. Goal: at most 50 %.
+
+Progress is derived from the ledger (``app.challenges.ChallengeProgress``): ingestion writes
+nothing for challenges, and a process serving them folds the new entries in after each write.
+So the "with challenges" side, after each batch, does what a serving process does after a
+write: the live catch-up asks ``ChallengeBoards.moves`` for the batch's participants, which
+folds the batch's entries into the 100 challenges (one ledger read) and returns their new
+rows. The folds already hold 1M participants' progress (100k with ``--quick``), spread over
+the challenges, so every update lands in tables of that size.
 
 The challenges are shaped like a real program's: most are for a few chosen partners, some for a
-region, a couple program-wide (by league), with a mix of metrics and SKU filters. Their progress
-table already holds 1M participants' rows (100k with ``--quick``), so every upsert lands in an
-index of that size.
+region, a couple program-wide (by league), with a mix of metrics and SKU filters.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import col, select
 
+from app.challenges import PROGRESS, ChallengeBoards
 from app.db import Database, make_engine, upgrade
 from app.ingest import ingest_events
-from app.models import Challenge, League, Partner, Region
+from app.models import Challenge, League, Partner, Program, Region, Rep
 from app.programs import current_program
 from tests.factories import make_world
 from tests.perf.bench_ingest import NOW, _events, _fresh
@@ -36,8 +44,8 @@ CHALLENGES = 100
 WINDOW = (datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC))
 
 
-def _challenges(db: Database, participants: int) -> None:
-    """100 live challenges and ``participants`` progress rows spread over them."""
+def _challenges(db: Database) -> None:
+    """100 live challenges."""
     rng = random.Random(7)
     with db.write() as s:
         program = current_program(s)
@@ -72,35 +80,52 @@ def _challenges(db: Database, participants: int) -> None:
                 )
             )
         s.add_all(rows)
-        s.flush()
-        ids = [c.id for c in rows]
-    # Participants beyond the world's own reps (ids from 10M up): the table's size, not its
-    # owners, is what an upsert pays for.
-    conn = db.engine.raw_connection()
-    try:
-        cursor = conn.cursor()
-        per = participants // CHALLENGES
-        cursor.executemany(
-            "INSERT INTO challenge_entry (challenge_id, kind, participant_id, team, value, "
-            "value_seq, reached_seq) VALUES (?, 'rep', ?, '', ?, 0, NULL)",
-            ((cid, 10_000_000 + n, n % 97) for cid in ids for n in range(per)),
-        )
-        conn.commit()
-    finally:
-        conn.close()
 
 
-def _ingest(template: Path, workdir: Path, events: list[dict[str, Any]], batch: int) -> float:
-    """Seconds per event, ingesting ``events`` in batches into a fresh copy of ``template``."""
+def _hold(db: Database, program: Program, participants: int) -> ChallengeBoards:
+    """The serving process's state before the timed run: its folds of the 100 challenges,
+    holding ``participants`` rows between them (ids from 10M up, beyond the world's own reps:
+    the tables' size, not their owners, is what an update pays for)."""
+    boards = ChallengeBoards(db)
+    with db.session() as s:
+        assert program.id is not None
+        boards.moves(program, set(), 0)  # builds the program's folds from the ledger
+        fold = PROGRESS.fold(s, program.id)
+    per = participants // CHALLENGES
+    for c in fold.index.challenges:
+        table = fold.tables[c.id]
+        for n in range(per):
+            table[10_000_000 + n] = (n % 97, 0, None, "")
+            key = (c.audience, 10_000_000 + n)
+            fold.of_participant[key] = (*fold.of_participant.get(key, ()), c.id)
+    return boards
+
+
+def _ingest(
+    template: Path, workdir: Path, events: list[dict[str, Any]], batch: int, held: int | None
+) -> float:
+    """Seconds per event, ingesting ``events`` in batches into a fresh copy of ``template``;
+    with ``held`` participants in the challenges' folds, keeping them current after each."""
     path = _fresh(workdir, template)
     db = Database(f"sqlite:///{path}")
     with db.session() as s:
         program = current_program(s)
     assert program is not None
+    boards = _hold(db, program, held) if held is not None else None
+    reps = {e["rep"]: i for i, e in enumerate(events)}
+    with db.session() as s:
+        ids = dict(s.execute(sa.select(col(Rep.code), col(Rep.id))).all())
+    who = {code: ("rep", ids[code]) for code in reps}
+    after = 0
     started = time.perf_counter()
     for i in range(0, len(events), batch):
-        report = ingest_events(db, program, "bench", events[i : i + batch], NOW)
-        assert report.accepted == len(events[i : i + batch]), report.rejected[:3]
+        chunk = events[i : i + batch]
+        report = ingest_events(db, program, "bench", chunk, NOW)
+        assert report.accepted == len(chunk), report.rejected[:3]
+        if boards is not None:
+            moved = boards.moves(program, {who[e["rep"]] for e in chunk}, after)
+            assert moved, "the batch moved no challenge"
+            after = report.entry_ids[-1]
     elapsed = time.perf_counter() - started
     db.dispose()
     return elapsed / len(events)
@@ -120,7 +145,7 @@ def run(quick: bool) -> Iterator[Figure]:
         with_challenges = workdir / "challenges.db"
         shutil.copy(plain, with_challenges)
         db = Database(f"sqlite:///{with_challenges}")
-        _challenges(db, participants)
+        _challenges(db)
         db.dispose()  # the last connection checkpoints the WAL into the file we copy
 
         sizes = {1: 300 if quick else 1_000, 100: 3_000 if quick else 10_000}
@@ -128,8 +153,8 @@ def run(quick: bool) -> Iterator[Figure]:
             events = _events(n, seed=batch)
             base = extra = float("inf")
             for _ in range(3):  # alternate, keep the best of each: noise only slows
-                without = _ingest(plain, workdir, events, batch)
-                with_ = _ingest(with_challenges, workdir, events, batch)
+                without = _ingest(plain, workdir, events, batch, None)
+                with_ = _ingest(with_challenges, workdir, events, batch, participants)
                 base = min(base, without)
                 extra = min(extra, with_)
             yield Figure(
