@@ -41,7 +41,6 @@ from app.models import (
     ChallengeEntry,
     ChallengeNotice,
     ChallengeResult,
-    Event,
     League,
     LedgerEntry,
     Partner,
@@ -697,47 +696,18 @@ _TRACKED_VALUES = tuple(s.value for s in TRACKED)
 _FOLDED_KINDS = (EntryKind.EARN.value, EntryKind.REVERSAL.value)
 
 
-def _entries_query() -> Any:
-    """The program's event entries (earned, and reversals of them) after ``after``, in ledger
-    order, with what a fold needs of their event and partner."""
-    e, le, p = Event, LedgerEntry, Partner
-    return (
-        sa.select(
-            col(le.id),
-            col(le.occurred_at),
-            col(le.partner_id),
-            col(p.region_id),
-            col(p.league_id),
-            col(le.rep_id),
-            col(e.type),
-            col(e.sku),
-            col(e.units),
-            col(e.amount_minor),
-            col(le.points),
-            col(le.kind),
-        )
-        .join(e, col(e.id) == col(le.event_id))
-        .join(p, col(p.id) == col(le.partner_id))
-        .where(
-            col(le.program_id) == sa.bindparam("program"),
-            col(le.id) > sa.bindparam("after"),
-            col(le.kind).in_(_FOLDED_KINDS),
-        )
-        .order_by(col(le.id))
-    )
-
-
-_NEW_ENTRIES = _entries_query()
-# The same two reads as plain SQL on the session's DBAPI cursor, for after every write: there
-# SQLAlchemy's per-statement work would cost more than the statements themselves.
+# Plain SQL on the session's DBAPI cursor: the catch-up runs after every write, where
+# SQLAlchemy's work per statement (and an ORM session's) would cost more than the statement.
 _NEWEST_REVISION_SQL = "SELECT max(revision) FROM challenge WHERE program_id = {0}"
-_NEW_ENTRIES_SQL = (
+_ENTRIES_SQL = (
     "SELECT le.id, le.occurred_at, le.partner_id, p.region_id, p.league_id, le.rep_id, e.type, "
     "e.sku, e.units, e.amount_minor, le.points, le.kind FROM ledger_entry le "
     "JOIN event e ON e.id = le.event_id JOIN partner p ON p.id = le.partner_id "
-    "WHERE le.program_id = {0} AND le.id > {0} AND le.kind IN ('earn', 'reversal') "
-    "ORDER BY le.id"
+    "WHERE le.program_id = {0} AND le.id > {0} "
+    f"AND le.kind IN ({', '.join(repr(k) for k in _FOLDED_KINDS)}){{1}} ORDER BY le.id"
 )
+# A first fold: only up to the newest entry it counts from, only inside the windows.
+_WITHIN = " AND le.id <= {0} AND le.occurred_at >= {0} AND le.occurred_at < {0}"
 
 
 def _utc(stored: Any) -> datetime:
@@ -747,6 +717,36 @@ def _utc(stored: Any) -> datetime:
         return datetime.fromisoformat(stored).replace(tzinfo=UTC)
     when: datetime = stored
     return when if when.tzinfo is UTC else when.astimezone(UTC)
+
+
+def _cursor(conn: sa.Connection) -> tuple[Any, str]:
+    """The connection's DBAPI cursor and its placeholder."""
+    return conn.connection.cursor(), "?" if conn.dialect.name == "sqlite" else "%s"
+
+
+def _fold_new(
+    fold: ProgressFold, conn: sa.Connection, program_id: int, within: Window | None = None
+) -> None:
+    """Fold the program's event entries (earned, and reversals of them) after ``fold.last``, in
+    ledger order; ``within``: only those inside it, up to the newest entry there is now."""
+    cursor, mark = _cursor(conn)
+    params: tuple[Any, ...] = (program_id, fold.last)
+    extra, newest = "", 0
+    if within is not None:
+        cursor.execute(f"SELECT max(id) FROM ledger_entry WHERE program_id = {mark}", (program_id,))
+        found = cursor.fetchone()
+        newest = int(found[0] or 0) if found else 0
+        # Bounds as UTCDateTime stores them (``ingest._Rows.instant``): naive text on SQLite.
+        bounds = [
+            w.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            if mark == "?"
+            else w
+            for w in (within.starts_at, within.ends_at)
+        ]
+        params, extra = (*params, newest, *bounds), _WITHIN.format(mark)
+    cursor.execute(_ENTRIES_SQL.format(mark, extra), params)
+    _fold_entries(fold, ((i, _utc(at), *rest) for i, at, *rest in cursor.fetchall()))
+    fold.last = max(fold.last, newest)
 
 
 def _fold_entries(fold: ProgressFold, entries: Any) -> None:
@@ -776,18 +776,9 @@ def _joined(s: Session, challenges: list[Challenge]) -> dict[int, frozenset[int]
 def fold_challenges(s: Session, program_id: int, challenges: list[Challenge]) -> ProgressFold:
     """These challenges' progress, folded from the ledger now (in this session's view)."""
     fold = ProgressFold(ChallengeIndex(tracked(c) for c in challenges), _joined(s, challenges))
-    newest = s.execute(
-        sa.select(sa.func.max(col(LedgerEntry.id))).where(col(LedgerEntry.program_id) == program_id)
-    ).scalar_one()
-    if challenges and newest is not None:
-        le = LedgerEntry
-        query = _NEW_ENTRIES.where(
-            col(le.id) <= newest,
-            col(le.occurred_at) >= min(c.starts_at for c in challenges),
-            col(le.occurred_at) < max(c.ends_at for c in challenges),
-        )
-        _fold_entries(fold, s.connection().execute(query, {"program": program_id, "after": 0}))
-    fold.last = int(newest or 0)
+    if challenges:
+        span = Window(min(c.starts_at for c in challenges), max(c.ends_at for c in challenges))
+        _fold_new(fold, s.connection(), program_id, within=span)
     return fold
 
 
@@ -805,11 +796,8 @@ class ChallengeProgress:
         self._lock = threading.Lock()
 
     def _current(self, conn: sa.Connection, program_id: int) -> ProgressFold:
-        """The program's fold, brought up to date; the caller holds the lock. Plain SQL on the
-        connection's DBAPI cursor: this runs after every write, where SQLAlchemy's work per
-        statement (and an ORM session's) would cost more than the statements themselves."""
-        cursor = conn.connection.cursor()
-        mark = "?" if conn.dialect.name == "sqlite" else "%s"
+        """The program's fold, brought up to date; the caller holds the lock."""
+        cursor, mark = _cursor(conn)
         cursor.execute(_NEWEST_REVISION_SQL.format(mark), (program_id,))
         found = cursor.fetchone()
         newest = int(found[0] or 0) if found else 0
@@ -830,8 +818,7 @@ class ChallengeProgress:
             return fold
         fold = held[1]
         if fold.index:
-            cursor.execute(_NEW_ENTRIES_SQL.format(mark), (program_id, fold.last))
-            _fold_entries(fold, ((i, _utc(at), *rest) for i, at, *rest in cursor.fetchall()))
+            _fold_new(fold, conn, program_id)
         return fold
 
     def fold(self, s: Session, program_id: int) -> ProgressFold:
