@@ -24,16 +24,36 @@ from typing import Any, Literal
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 
-class Inbox:
+class _Waiters:
+    """A list of waiting futures, made only once someone waits (``Inbox`` and ``Flag``)."""
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def _new_waiter(self) -> asyncio.Future[None]:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        return waiter
+
+    def _forget(self, waiter: asyncio.Future[None]) -> None:
+        if self._waiters is not None and waiter in self._waiters:
+            self._waiters.remove(waiter)
+
+
+class Inbox(_Waiters):
     """``asyncio.Queue``'s ``put_nowait``, ``get`` and ``empty``, unbounded, for the events
     the protocol hands the app's ``receive``: a list, and a list of waiters only once someone
     waits (a Queue holds three deques and an Event from the start, about 3 KiB)."""
 
-    __slots__ = ("_getters", "_items")
+    __slots__ = ("_items",)
 
     def __init__(self) -> None:
+        super().__init__()
         self._items: list[Any] = []
-        self._getters: list[asyncio.Future[None]] | None = None
 
     def empty(self) -> bool:
         return not self._items
@@ -44,16 +64,12 @@ class Inbox:
 
     async def get(self) -> Any:
         while not self._items:
-            getter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            if self._getters is None:
-                self._getters = []
-            self._getters.append(getter)
+            getter = self._new_waiter()
             try:
                 await getter
             except BaseException:
                 getter.cancel()
-                if getter in self._getters:
-                    self._getters.remove(getter)
+                self._forget(getter)
                 # Woken but cancelled before it could take the item: wake the next getter
                 # instead, so the item is not left waiting (as ``asyncio.Queue`` does).
                 if self._items and not getter.cancelled():
@@ -62,22 +78,22 @@ class Inbox:
         return self._items.pop(0)
 
     def _wake_next(self) -> None:
-        while self._getters:
-            getter = self._getters.pop(0)
+        while self._waiters:
+            getter = self._waiters.pop(0)
             if not getter.done():
                 getter.set_result(None)
                 return
 
 
-class Flag:
+class Flag(_Waiters):
     """``asyncio.Event``'s ``is_set``, ``set``, ``clear`` and ``wait``, with its waiters in a
     list made only while someone waits (an Event holds a deque, about 760 bytes)."""
 
-    __slots__ = ("_set", "_waiters")
+    __slots__ = ("_set",)
 
     def __init__(self) -> None:
+        super().__init__()
         self._set = False
-        self._waiters: list[asyncio.Future[None]] | None = None
 
     def is_set(self) -> bool:
         return self._set
@@ -97,16 +113,12 @@ class Flag:
     async def wait(self) -> Literal[True]:
         if self._set:
             return True
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(waiter)
+        waiter = self._new_waiter()
         try:
             await waiter
             return True
         finally:
-            if self._waiters is not None and waiter in self._waiters:
-                self._waiters.remove(waiter)
+            self._forget(waiter)
 
 
 class LiveSocketProtocol(WebSocketsSansIOProtocol):

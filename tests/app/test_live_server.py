@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
-import sys
 import time
 from typing import Any
 
@@ -240,7 +239,6 @@ def _rss_kib() -> int:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc_trim; Podium runs on Linux")
 def test_giving_memory_back_returns_what_the_allocator_kept_to_the_system() -> None:
     libc = ctypes.CDLL(ctypes.util.find_library("c"))
     libc.malloc.restype = ctypes.c_void_p
